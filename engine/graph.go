@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/relora-go/relora-go/engine/sched"
+)
+
+// Op is one recorded operation: a forward kernel and the backward kernel
+// that accumulates gradients into the inputs that have gradient buffers.
+// Ops are recorded once when a graph is built and replayed every step, so
+// neither direction allocates.
+type Op interface {
+	// Kind names the op for profiles ("linear", "rmsnorm", ...).
+	Kind() string
+	Forward(g *Graph)
+	Backward(g *Graph)
+}
+
+// Phase tells a profiler which pass an op ran in.
+type Phase int
+
+// The phases of a training step.
+const (
+	PhaseForward Phase = iota
+	PhaseBackward
+	PhaseOptimizer
+)
+
+func (p Phase) String() string {
+	return [...]string{"forward", "backward", "optimizer"}[p]
+}
+
+// Profiler receives one call per op executed while it is attached.
+// Implementations must not allocate in steady state.
+type Profiler interface {
+	OpDone(phase Phase, scope, kind string, d time.Duration, flops int64)
+}
+
+// Flopper is implemented by ops that know their floating-point work.
+type Flopper interface {
+	Flops(phase Phase) int64
+}
+
+type recorded struct {
+	op    Op
+	scope string
+}
+
+// Graph is the tape: ops appended in execution order by the builder
+// methods (Linear, RMSNorm, ...), run forward in order and backward in
+// reverse. Activations and their gradients are carved from one arena.
+type Graph struct {
+	Pool     *sched.Pool
+	Profiler Profiler
+
+	acts  *Arena
+	tape  []recorded
+	grads [][]float32 // activation gradient buffers, zeroed before backward
+	scope string
+	rope  map[[2]int]*ropeTable
+}
+
+// NewGraph returns an empty tape whose parallel ops run on pool.
+func NewGraph(pool *sched.Pool) *Graph {
+	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}}
+}
+
+// SetScope names the layer that the ops recorded next belong to (for
+// profiles: kernel ← op ← layer ← phase).
+func (g *Graph) SetScope(s string) { g.scope = s }
+
+// Record appends an op to the tape.
+func (g *Graph) Record(op Op) { g.tape = append(g.tape, recorded{op, g.scope}) }
+
+// Ops is the number of recorded ops.
+func (g *Graph) Ops() int { return len(g.tape) }
+
+// ActivationFloats is the number of floats the graph's activations (and
+// their gradients) occupy.
+func (g *Graph) ActivationFloats() int { return g.acts.Used() }
+
+// NewActivation carves an op output from the graph's arena; it gets a
+// gradient buffer when grad is true.
+func (g *Graph) NewActivation(name string, grad bool, shape ...int) *Tensor {
+	t := g.acts.New(name, grad, shape...)
+	if grad {
+		g.grads = append(g.grads, t.Grad)
+	}
+	return t
+}
+
+// Scratch carves a buffer that is neither an output nor a gradient (saved
+// statistics, per-worker scratch).
+func (g *Graph) Scratch(n int) []float32 { return g.acts.Alloc(n) }
+
+// Forward runs every op in recording order.
+func (g *Graph) Forward() {
+	for _, r := range g.tape {
+		g.run(r, PhaseForward)
+	}
+}
+
+// Backward zeroes the activation gradients and runs every op's backward in
+// reverse order. The last op (a loss) seeds the gradient. Parameter
+// gradients accumulate across calls until the caller zeroes them.
+func (g *Graph) Backward() {
+	for _, b := range g.grads {
+		clear(b)
+	}
+	for i := len(g.tape) - 1; i >= 0; i-- {
+		g.run(g.tape[i], PhaseBackward)
+	}
+}
+
+func (g *Graph) run(r recorded, phase Phase) {
+	if g.Profiler == nil {
+		if phase == PhaseForward {
+			r.op.Forward(g)
+		} else {
+			r.op.Backward(g)
+		}
+		return
+	}
+	start := time.Now()
+	if phase == PhaseForward {
+		r.op.Forward(g)
+	} else {
+		r.op.Backward(g)
+	}
+	var flops int64
+	if f, ok := r.op.(Flopper); ok {
+		flops = f.Flops(phase)
+	}
+	g.Profiler.OpDone(phase, r.scope, r.op.Kind(), time.Since(start), flops)
+}
+
+// chunks splits n rows into at most 4 pieces per thread.
+func (g *Graph) chunks(n int) (count, size int) {
+	c := min(n, 4*g.Pool.Threads())
+	if c <= 0 {
+		return 0, 0
+	}
+	size = (n + c - 1) / c
+	return (n + size - 1) / size, size
+}
+
+func needGrad(ts ...*Tensor) bool {
+	for _, t := range ts {
+		if t.Grad != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,137 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+)
+
+// binaryOp is y = a + b (residual add) or y = a ⊙ b (elementwise multiply).
+type binaryOp struct {
+	a, b, y *Tensor
+	mul     bool
+	back    bool
+}
+
+// Add records y = a + b (same shapes).
+func (g *Graph) Add(a, b *Tensor) *Tensor { return g.binary(a, b, false) }
+
+// Mul records y = a ⊙ b (same shapes).
+func (g *Graph) Mul(a, b *Tensor) *Tensor { return g.binary(a, b, true) }
+
+func (g *Graph) binary(a, b *Tensor, mul bool) *Tensor {
+	if a.Size() != b.Size() {
+		panic(fmt.Sprintf("engine: elementwise op on %v and %v: sizes differ", a, b))
+	}
+	y := g.NewActivation("add", needGrad(a, b), a.Shape...)
+	if mul {
+		y.Name = "mul"
+	}
+	g.Record(&binaryOp{a: a, b: b, y: y, mul: mul})
+	return y
+}
+
+func (o *binaryOp) Kind() string {
+	if o.mul {
+		return "mul"
+	}
+	return "add"
+}
+
+// elemChunks is the number of pieces an elementwise op is split into.
+const elemChunks = 64
+
+// span is piece i of n elements split into elemChunks pieces.
+func span(n, i int) (lo, hi int) {
+	per := (n + elemChunks - 1) / elemChunks
+	lo = min(i*per, n)
+	return lo, min(lo+per, n)
+}
+
+func (o *binaryOp) Forward(g *Graph) { o.back = false; g.Pool.Run(elemChunks, o) }
+
+func (o *binaryOp) Backward(g *Graph) { o.back = true; g.Pool.Run(elemChunks, o) }
+
+func (o *binaryOp) Run(_, i int) {
+	lo, hi := span(o.a.Size(), i)
+	a, b, y := o.a.Data[lo:hi], o.b.Data[lo:hi], o.y.Data[lo:hi]
+	if !o.back {
+		if o.mul {
+			for j := range y {
+				y[j] = a[j] * b[j]
+			}
+		} else {
+			for j := range y {
+				y[j] = a[j] + b[j]
+			}
+		}
+		return
+	}
+	dy := o.y.Grad[lo:hi]
+	if o.a.Grad != nil {
+		da := o.a.Grad[lo:hi]
+		for j := range dy {
+			if o.mul {
+				da[j] += dy[j] * b[j]
+			} else {
+				da[j] += dy[j]
+			}
+		}
+	}
+	if o.b.Grad != nil {
+		db := o.b.Grad[lo:hi]
+		for j := range dy {
+			if o.mul {
+				db[j] += dy[j] * a[j]
+			} else {
+				db[j] += dy[j]
+			}
+		}
+	}
+}
+
+// swigluOp is y = silu(gate) ⊙ up, fused.
+type swigluOp struct {
+	gate, up, y *Tensor
+	back        bool
+}
+
+// SwiGLU records y = silu(gate) ⊙ up, with silu(x) = x·σ(x).
+func (g *Graph) SwiGLU(gate, up *Tensor) *Tensor {
+	if gate.Size() != up.Size() {
+		panic(fmt.Sprintf("engine: SwiGLU on %v and %v: sizes differ", gate, up))
+	}
+	y := g.NewActivation("swiglu", needGrad(gate, up), gate.Shape...)
+	g.Record(&swigluOp{gate: gate, up: up, y: y})
+	return y
+}
+
+func (o *swigluOp) Kind() string { return "swiglu" }
+
+func (o *swigluOp) Forward(g *Graph)  { o.back = false; g.Pool.Run(elemChunks, o) }
+func (o *swigluOp) Backward(g *Graph) { o.back = true; g.Pool.Run(elemChunks, o) }
+
+func sigmoid(x float32) float32 { return 1 / (1 + float32(math.Exp(float64(-x)))) }
+
+func (o *swigluOp) Run(_, i int) {
+	lo, hi := span(o.y.Size(), i)
+	gt, up := o.gate.Data[lo:hi], o.up.Data[lo:hi]
+	if !o.back {
+		y := o.y.Data[lo:hi]
+		for j := range y {
+			x := gt[j]
+			y[j] = x * sigmoid(x) * up[j]
+		}
+		return
+	}
+	dy := o.y.Grad[lo:hi]
+	for j := range dy {
+		x := gt[j]
+		s := sigmoid(x)
+		if o.up.Grad != nil {
+			o.up.Grad[lo+j] += dy[j] * x * s
+		}
+		if o.gate.Grad != nil {
+			o.gate.Grad[lo+j] += dy[j] * up[j] * s * (1 + x*(1-s))
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+)
+
+// crossEntropyOp is the mean next-token cross-entropy over logits [n, vocab]
+// fused with a numerically stable log-softmax. Targets below 0 are ignored.
+// Its backward seeds the graph: dlogits = Scale·(softmax − onehot)/count.
+type crossEntropyOp struct {
+	logits      *Tensor
+	targets     []int32
+	lse         []float32 // per-row log-sum-exp
+	rowLoss     []float32
+	loss        float64
+	valid       int
+	scale       float32
+	count, size int
+	back        bool
+}
+
+// Loss is the handle to a recorded cross-entropy: its value after Forward,
+// and the factor its backward multiplies the seed gradient by (1 by
+// default; 1/accumulation steps under gradient accumulation).
+type Loss struct{ op *crossEntropyOp }
+
+// Value is the mean loss computed by the last Forward.
+func (l Loss) Value() float64 { return l.op.loss }
+
+// SetScale sets the factor applied to the loss gradient.
+func (l Loss) SetScale(s float32) { l.op.scale = s }
+
+// CrossEntropy records the mean cross-entropy of logits against targets
+// (a caller-owned slice, refilled before each Forward). It must be the last
+// op recorded: its backward writes the first gradient.
+func (g *Graph) CrossEntropy(logits *Tensor, targets []int32) Loss {
+	if len(targets) != logits.Rows() {
+		panic(fmt.Sprintf("engine: CrossEntropy of %v with %d targets", logits, len(targets)))
+	}
+	o := &crossEntropyOp{logits: logits, targets: targets, scale: 1}
+	o.lse = g.Scratch(logits.Rows())
+	o.rowLoss = g.Scratch(logits.Rows())
+	o.count, o.size = g.chunks(logits.Rows())
+	g.Record(o)
+	return Loss{o}
+}
+
+func (o *crossEntropyOp) Kind() string { return "cross_entropy" }
+
+func (o *crossEntropyOp) Forward(g *Graph) {
+	vocab := o.logits.Cols()
+	o.valid = 0
+	for _, t := range o.targets {
+		if int(t) >= vocab {
+			panic(fmt.Sprintf("engine: target id %d outside the vocabulary of %d", t, vocab))
+		}
+		if t >= 0 {
+			o.valid++
+		}
+	}
+	o.back = false
+	g.Pool.Run(o.count, o)
+	var sum float64
+	for _, l := range o.rowLoss {
+		sum += float64(l)
+	}
+	o.loss = sum / float64(max(o.valid, 1))
+}
+
+func (o *crossEntropyOp) Backward(g *Graph) {
+	if o.logits.Grad != nil {
+		o.back = true
+		g.Pool.Run(o.count, o)
+	}
+}
+
+func (o *crossEntropyOp) Run(_, i int) {
+	v := o.logits.Cols()
+	lo := i * o.size
+	hi := min(lo+o.size, o.logits.Rows())
+	for r := lo; r < hi; r++ {
+		x := o.logits.Data[r*v : r*v+v]
+		t := o.targets[r]
+		if !o.back {
+			mx := x[0]
+			for _, s := range x[1:] {
+				mx = max(mx, s)
+			}
+			var sum float64
+			for _, s := range x {
+				sum += math.Exp(float64(s - mx))
+			}
+			lse := mx + float32(math.Log(sum))
+			o.lse[r] = lse
+			o.rowLoss[r] = 0
+			if t >= 0 {
+				o.rowLoss[r] = lse - x[t]
+			}
+			continue
+		}
+		if t < 0 {
+			continue
+		}
+		c := o.scale / float32(max(o.valid, 1))
+		dx := o.logits.Grad[r*v : r*v+v]
+		lse := o.lse[r]
+		for j, s := range x {
+			dx[j] += c * float32(math.Exp(float64(s-lse)))
+		}
+		dx[t] -= c
+	}
+}
