@@ -44,6 +44,7 @@ func RefTile(mr, nr, k int, a, b []float32, c []float32, ldc int, alpha, beta fl
 func tileGo4x4(k int, a, b []float32, c []float32, ldc int, alpha, beta float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
+	checkTile(4, 4, k, a, b, c, ldc)
 	a = a[:4*k]
 	b = b[:4*k]
 	for p := 0; p+3 < len(a) && p+3 < len(b); p += 4 {

@@ -1,0 +1,74 @@
+package asm
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// EnvKernel is the environment variable that forces a kernel by name
+// (go, avx2, avx512, neon, ...). If it names a kernel this CPU or build
+// lacks, Selected falls back to the best available one, SelectionError
+// reports why, and a one-line message goes to standard error at start-up.
+const EnvKernel = "RELORA_KERNEL"
+
+var (
+	available []Kernel // best first; GoKernel last
+	selected  Kernel
+	selectErr error
+)
+
+func init() {
+	available = append(archKernels(), GoKernel)
+	selected = available[0]
+	if name := strings.TrimSpace(os.Getenv(EnvKernel)); name != "" {
+		k, err := ByName(name)
+		if err != nil {
+			selectErr = fmt.Errorf("%s=%s: %w; using %q", EnvKernel, name, err, selected.Name)
+			fmt.Fprintln(os.Stderr, "relora:", selectErr)
+		} else {
+			selected = k
+		}
+	}
+}
+
+// Selected is the kernel GEMM uses: the best one this CPU runs, or the one
+// RELORA_KERNEL forces.
+func Selected() Kernel { return selected }
+
+// SelectionError is non-nil when RELORA_KERNEL named a kernel that is not
+// available, so Selected fell back.
+func SelectionError() error { return selectErr }
+
+// Available lists the kernels this CPU and build can run, best first; the
+// portable GoKernel is always last. The slice is a copy.
+func Available() []Kernel { return append([]Kernel(nil), available...) }
+
+// ByName returns the available kernel with that name, or an error saying
+// whether the name is unknown or the CPU (or build) lacks it.
+func ByName(name string) (Kernel, error) {
+	for _, k := range available {
+		if k.Name == name {
+			return k, nil
+		}
+	}
+	names := make([]string, len(available))
+	for i, k := range available {
+		names[i] = k.Name
+	}
+	for _, n := range append(archKnown, "avx2", "avx512", "neon") {
+		if n == name {
+			return Kernel{}, fmt.Errorf("kernel %q is not available on this CPU or build (available: %s)",
+				name, strings.Join(names, ", "))
+		}
+	}
+	return Kernel{}, fmt.Errorf("unknown kernel %q (available: %s)", name, strings.Join(names, ", "))
+}
+
+// checkTile panics if a tile call would read or write outside its slices.
+func checkTile(mr, nr, k int, a, b, c []float32, ldc int) {
+	if k < 0 || len(a) < k*mr || len(b) < k*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
+		panic(fmt.Sprintf("asm: %d×%d tile out of range: k=%d len(a)=%d len(b)=%d len(c)=%d ldc=%d",
+			mr, nr, k, len(a), len(b), len(c), ldc))
+	}
+}
