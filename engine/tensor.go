@@ -97,3 +97,17 @@ func (a *Arena) New(name string, grad bool, shape ...int) *Tensor {
 	}
 	return t
 }
+
+// AllocGrads gives every tensor in ts a zeroed gradient buffer, all carved
+// from one new arena (replacing any buffer it had). Tensors not in ts keep
+// theirs; set Grad to nil to freeze one.
+func AllocGrads(ts []*Tensor) {
+	total := 0
+	for _, t := range ts {
+		total += t.Size()
+	}
+	a := NewArena(max(total, 1))
+	for _, t := range ts {
+		t.Grad = a.Alloc(t.Size())
+	}
+}

@@ -1,0 +1,45 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Save writes model.safetensors (Hugging Face names) and config.json into
+// dir, creating it. Wrapped projections save their factors too; export a
+// merged model for tools that expect a plain LLaMA.
+func (m *Model) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfg, err := m.Config.HFConfig()
+	if err != nil {
+		return err
+	}
+	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), m.Tensors(), map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "config.json"), append(cfg, '\n'))
+}
+
+// LoadWeights fills the model's tensors from a safetensors file. Every
+// tensor of the model must be present with the same shape; the error names
+// the first one that is not.
+func (m *Model) LoadWeights(st *Safetensors) error {
+	for _, n := range m.Tensors() {
+		if !st.Has(n.Name) {
+			return fmt.Errorf("%s: tensor %q is missing", st.Path, n.Name)
+		}
+		if !slices.Equal(st.Shape(n.Name), n.T.Shape) {
+			return fmt.Errorf("%s: tensor %q has shape %v, the model needs %v", st.Path, n.Name, st.Shape(n.Name), n.T.Shape)
+		}
+		data, _, err := st.Float32(n.Name)
+		if err != nil {
+			return err
+		}
+		copy(n.T.Data, data)
+	}
+	return nil
+}
