@@ -1,0 +1,95 @@
+package data
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Batcher cuts a token stream into non-overlapping windows of seq+1 tokens
+// (inputs are the first seq, targets the last seq) and hands them out in an
+// order shuffled by seed, epoch after epoch. Its position is two integers,
+// so a checkpoint can restore it exactly.
+type Batcher struct {
+	tokens []int32
+	seq    int
+	seed   uint64
+	order  []int32 // window order of the current epoch
+	Epoch  int
+	Next   int // next window of the epoch
+}
+
+// NewBatcher prepares batches of sequences of length seq from tokens.
+// source names the data in errors; batch is the number of sequences per
+// micro-batch, needed to check the data is long enough.
+func NewBatcher(source string, tokens []int32, seq, batch int, seed uint64) (*Batcher, error) {
+	if seq < 1 || batch < 1 {
+		return nil, fmt.Errorf("batch_size and max_length must be positive")
+	}
+	if need := batch * (seq + 1); len(tokens) < need {
+		return nil, fmt.Errorf("%s has %d tokens; one batch of %d sequences of max_length %d needs %d: use more data or lower --batch_size/--max_length",
+			source, len(tokens), batch, seq, need)
+	}
+	b := &Batcher{tokens: tokens, seq: seq, seed: seed}
+	b.order = make([]int32, len(tokens)/(seq+1))
+	b.shuffle()
+	return b, nil
+}
+
+// Windows is the number of sequences in one epoch.
+func (b *Batcher) Windows() int { return len(b.order) }
+
+func (b *Batcher) shuffle() {
+	for i := range b.order {
+		b.order[i] = int32(i)
+	}
+	rng := rand.New(rand.NewPCG(b.seed, uint64(b.Epoch)))
+	rng.Shuffle(len(b.order), func(i, j int) { b.order[i], b.order[j] = b.order[j], b.order[i] })
+}
+
+// Seek restores a position saved from Epoch and Next.
+func (b *Batcher) Seek(epoch, next int) {
+	b.Epoch, b.Next = epoch, next
+	b.shuffle()
+}
+
+// Fill writes the next len(inputs)/seq sequences into inputs and targets
+// (each batch·seq ids, row-major). It allocates nothing.
+func (b *Batcher) Fill(inputs, targets []int32) {
+	for r := 0; r < len(inputs)/b.seq; r++ {
+		if b.Next == len(b.order) {
+			b.Epoch++
+			b.Next = 0
+			b.shuffle()
+		}
+		w := int(b.order[b.Next]) * (b.seq + 1)
+		b.Next++
+		copy(inputs[r*b.seq:(r+1)*b.seq], b.tokens[w:w+b.seq])
+		copy(targets[r*b.seq:(r+1)*b.seq], b.tokens[w+1:w+b.seq+1])
+	}
+}
+
+// Sequential fills inputs and targets with windows i, i+1, ... in stream
+// order (for evaluation) and reports how many windows it wrote; it stops at
+// the end of the stream.
+func Sequential(tokens []int32, seq, first int, inputs, targets []int32) int {
+	n := 0
+	for r := 0; r < len(inputs)/seq; r++ {
+		w := (first + r) * (seq + 1)
+		if w+seq+1 > len(tokens) {
+			break
+		}
+		copy(inputs[r*seq:(r+1)*seq], tokens[w:w+seq])
+		copy(targets[r*seq:(r+1)*seq], tokens[w+1:w+seq+1])
+		n++
+	}
+	return n
+}
+
+// ToInt32 converts token ids for the batcher.
+func ToInt32(ids []int) []int32 {
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out
+}
