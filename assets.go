@@ -1,0 +1,13 @@
+// Package relorago holds the files that relora-cpu embeds: the default
+// corpus (an excerpt of the Brown corpus, see testdata/corpus/README.md).
+package relorago
+
+import _ "embed"
+
+// DefaultTrain and DefaultVal are the gzip-compressed default corpus.
+var (
+	//go:embed testdata/corpus/brown-train-excerpt.txt.gz
+	DefaultTrain []byte
+	//go:embed testdata/corpus/brown-val.txt.gz
+	DefaultVal []byte
+)
