@@ -73,25 +73,28 @@ func (o *AdamW) GradNorm(pool *sched.Pool) float64 {
 	return math.Sqrt(s)
 }
 
-// Update clips the gradients to a global norm of maxNorm (0 disables
-// clipping; PyTorch's clip_grad_norm_ rule: scale by maxNorm/(norm+1e-6)
-// when that is below 1), then applies one AdamW step at learning rate lr.
-// It returns the norm before clipping.
-func (o *AdamW) Update(pool *sched.Pool, lr, maxNorm float64) float64 {
-	norm := o.GradNorm(pool)
-	o.clip = 1
+// ClipCoef is PyTorch's clip_grad_norm_ factor for a gradient of global
+// norm norm: maxNorm/(norm+1e-6) when that is below 1, else 1 (and 1 when
+// maxNorm <= 0, which disables clipping).
+func ClipCoef(norm, maxNorm float64) float64 {
 	if maxNorm > 0 {
 		if c := maxNorm / (norm + 1e-6); c < 1 {
-			o.clip = float32(c)
+			return c
 		}
 	}
+	return 1
+}
+
+// Apply performs one AdamW step at learning rate lr on the gradients
+// multiplied by gradScale (the clipping coefficient).
+func (o *AdamW) Apply(pool *sched.Pool, lr, gradScale float64) {
+	o.clip = float32(gradScale)
 	o.Step++
 	o.lr = lr
 	o.bc1 = 1 - math.Pow(o.Config.Beta1, float64(o.Step))
 	o.bc2 = 1 - math.Pow(o.Config.Beta2, float64(o.Step))
 	o.phase = 1
 	pool.Run(len(o.pieces), o)
-	return norm
 }
 
 // ZeroGrads clears the gradients of the optimizer's parameters.

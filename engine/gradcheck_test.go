@@ -80,7 +80,7 @@ func newTestGraph() (*Graph, *Arena) {
 func probe(g *Graph, y *Tensor, seed uint64) func() float64 {
 	p := &probeOp{y: y, r: make([]float32, y.Size())}
 	randFill(rand.New(rand.NewPCG(seed, 1)), p.r, 1)
-	g.Record(p)
+	g.Record(p, nil)
 	return func() float64 { return p.val }
 }
 

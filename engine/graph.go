@@ -45,6 +45,7 @@ type Flopper interface {
 type recorded struct {
 	op    Op
 	scope string
+	back  bool // whether Backward has anything to do
 }
 
 // Graph is the tape: ops appended in execution order by the builder
@@ -70,8 +71,12 @@ func NewGraph(pool *sched.Pool) *Graph {
 // profiles: kernel ← op ← layer ← phase).
 func (g *Graph) SetScope(s string) { g.scope = s }
 
-// Record appends an op to the tape.
-func (g *Graph) Record(op Op) { g.tape = append(g.tape, recorded{op, g.scope}) }
+// Record appends an op to the tape. out is the op's output: when it has no
+// gradient buffer, nothing upstream needs a gradient and the op's backward
+// is skipped. A nil out (a loss) always runs backward.
+func (g *Graph) Record(op Op, out *Tensor) {
+	g.tape = append(g.tape, recorded{op, g.scope, out == nil || out.Grad != nil})
+}
 
 // Ops is the number of recorded ops.
 func (g *Graph) Ops() int { return len(g.tape) }
@@ -109,7 +114,9 @@ func (g *Graph) Backward() {
 		clear(b)
 	}
 	for i := len(g.tape) - 1; i >= 0; i-- {
-		g.run(g.tape[i], PhaseBackward)
+		if g.tape[i].back {
+			g.run(g.tape[i], PhaseBackward)
+		}
 	}
 }
 

@@ -32,7 +32,7 @@ func (g *Graph) Attention(q, k, v *Tensor, seq, heads int) *Tensor {
 	o.scale = float32(1 / math.Sqrt(float64(o.hd)))
 	o.probs = g.Scratch(o.batch * heads * seq * seq)
 	o.dprobs = g.Scratch(g.Pool.Threads() * seq * seq)
-	g.Record(o)
+	g.Record(o, y)
 	return y
 }
 

@@ -26,7 +26,7 @@ func (g *Graph) binary(a, b *Tensor, mul bool) *Tensor {
 	if mul {
 		y.Name = "mul"
 	}
-	g.Record(&binaryOp{a: a, b: b, y: y, mul: mul})
+	g.Record(&binaryOp{a: a, b: b, y: y, mul: mul}, y)
 	return y
 }
 
@@ -101,7 +101,7 @@ func (g *Graph) SwiGLU(gate, up *Tensor) *Tensor {
 		panic(fmt.Sprintf("engine: SwiGLU on %v and %v: sizes differ", gate, up))
 	}
 	y := g.NewActivation("swiglu", needGrad(gate, up), gate.Shape...)
-	g.Record(&swigluOp{gate: gate, up: up, y: y})
+	g.Record(&swigluOp{gate: gate, up: up, y: y}, y)
 	return y
 }
 

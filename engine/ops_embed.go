@@ -13,7 +13,7 @@ type embeddingOp struct {
 // caller, who refills it before each Forward; its length fixes the rows.
 func (g *Graph) Embedding(table *Tensor, ids []int32) *Tensor {
 	y := g.NewActivation("embedding", needGrad(table), len(ids), table.Cols())
-	g.Record(&embeddingOp{table: table, y: y, ids: ids})
+	g.Record(&embeddingOp{table: table, y: y, ids: ids}, y)
 	return y
 }
 

@@ -42,7 +42,7 @@ func (g *Graph) CrossEntropy(logits *Tensor, targets []int32) Loss {
 	o.lse = g.Scratch(logits.Rows())
 	o.rowLoss = g.Scratch(logits.Rows())
 	o.count, o.size = g.chunks(logits.Rows())
-	g.Record(o)
+	g.Record(o, nil)
 	return Loss{o}
 }
 

@@ -24,7 +24,7 @@ func (g *Graph) RMSNorm(x, w *Tensor, eps float32) *Tensor {
 	o := &rmsnormOp{x: x, w: w, y: y, eps: eps, rows: x.Rows(), d: x.Cols()}
 	o.rstd = g.Scratch(o.rows)
 	o.count, o.size = g.chunks(o.rows)
-	g.Record(o)
+	g.Record(o, y)
 	return y
 }
 

@@ -49,7 +49,7 @@ func (g *Graph) RoPE(x *Tensor, seq, heads int) *Tensor {
 	o := &ropeOp{x: x, y: y, seq: seq, heads: heads, hd: d / heads, rows: x.Rows()}
 	o.tab = g.ropeTable(seq, o.hd)
 	o.count, o.size = g.chunks(o.rows)
-	g.Record(o)
+	g.Record(o, y)
 	return y
 }
 

@@ -1,0 +1,240 @@
+package relora
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	relorago "github.com/relora-go/relora-go"
+	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine"
+	"github.com/relora-go/relora-go/engine/sched"
+	"github.com/relora-go/relora-go/model"
+)
+
+// Trainer owns one training run: the model, its recorded graph, the
+// optimizer, the data position and the counters. Step is the hot path and
+// allocates nothing.
+type Trainer struct {
+	Opts  Options
+	Model *model.Model
+	Pool  *sched.Pool
+	Out   io.Writer // progress lines
+
+	fwd     *model.Forward
+	opt     *engine.AdamW
+	train   *data.Batcher
+	val     []int32
+	sched   Schedule
+	metrics *Metrics
+
+	Update     int // optimizer updates done
+	TokensSeen int64
+	stageStart int // update at which the current schedule began
+}
+
+// Corpus is tokenized training and validation data.
+type Corpus struct {
+	Train, Val             []int32
+	TrainSource, ValSource string
+	Vocab                  int
+}
+
+// LoadCorpus reads and tokenizes the run's data (the embedded Brown excerpt
+// when opts.Data is empty) with the byte-level tokenizer.
+func LoadCorpus(opts Options) (*Corpus, error) {
+	tok := data.ByteTokenizer{}
+	c := &Corpus{Vocab: tok.VocabSize()}
+	var trainText, valText []byte
+	var err error
+	if opts.Data == "" {
+		c.TrainSource, c.ValSource = "embedded Brown train excerpt", "embedded Brown val"
+		if trainText, err = data.DecodeGzip(c.TrainSource, relorago.DefaultTrain); err != nil {
+			return nil, err
+		}
+		if valText, err = data.DecodeGzip(c.ValSource, relorago.DefaultVal); err != nil {
+			return nil, err
+		}
+	} else {
+		c.TrainSource = opts.Data
+		if trainText, err = data.ReadText(opts.Data); err != nil {
+			return nil, err
+		}
+		if len(trainText) == 0 {
+			return nil, fmt.Errorf("data file %s is empty", opts.Data)
+		}
+	}
+	if opts.ValData != "" {
+		c.ValSource = opts.ValData
+		if valText, err = data.ReadText(opts.ValData); err != nil {
+			return nil, err
+		}
+	}
+	c.Train = data.ToInt32(tok.Encode(trainText))
+	if valText != nil {
+		c.Val = data.ToInt32(tok.Encode(valText))
+	} else { // hold out the last 5% of the training stream
+		cut := len(c.Train) - len(c.Train)/20
+		c.Train, c.Val = c.Train[:cut], c.Train[cut:]
+		c.ValSource = opts.Data + " (last 5%)"
+	}
+	return c, nil
+}
+
+// NewTrainer builds the model, graph, optimizer and data pipeline. The
+// save directory must not hold an earlier run.
+func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := model.LoadConfig(opts.ModelConfig)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Vocab != corpus.Vocab {
+		fmt.Fprintf(out, "note: vocab_size %d of %s replaced by the tokenizer's %d\n", cfg.Vocab, opts.ModelConfig, corpus.Vocab)
+		cfg.Vocab = corpus.Vocab
+	}
+	train, err := data.NewBatcher(corpus.TrainSource, corpus.Train, opts.MaxLength, opts.BatchSize, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if len(corpus.Val) < opts.MaxLength+1 {
+		return nil, fmt.Errorf("validation data %s has %d tokens, fewer than one sequence of max_length %d needs (%d)",
+			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
+	}
+	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, sched: opts.Schedule()}
+	t.Pool = sched.New(opts.Threads)
+	t.Model = model.New(cfg)
+	t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
+	var all []*engine.Tensor
+	for _, n := range t.Model.Tensors() {
+		all = append(all, n.T)
+	}
+	engine.AllocGrads(all)
+	t.rebuild()
+	return t, nil
+}
+
+// rebuild records the graph and a fresh optimizer for the model's current
+// trainable set (called at the start and whenever that set changes).
+func (t *Trainer) rebuild() {
+	var all []*engine.Tensor
+	for _, n := range t.Model.Tensors() {
+		all = append(all, n.T)
+	}
+	t.fwd = t.Model.Build(engine.NewGraph(t.Pool), t.Opts.BatchSize, t.Opts.MaxLength)
+	t.fwd.Loss.SetScale(float32(1 / float64(t.Opts.Accumulation())))
+	t.opt = engine.NewAdamW(all, engine.AdamWConfig{Beta1: t.Opts.Beta1, Beta2: t.Opts.Beta2, Eps: 1e-8, WeightDecay: t.Opts.WeightDecay})
+}
+
+// StepResult is what one update measured.
+type StepResult struct {
+	Loss, GradNorm, LR float64
+}
+
+// ErrNonFinite reports a NaN or infinite loss or gradient norm; the weights
+// are left as they were before the update.
+var ErrNonFinite = errors.New("non-finite value")
+
+// Step runs one optimizer update: the micro-batches of the accumulation,
+// the global-norm clip and AdamW. It allocates nothing.
+func (t *Trainer) Step() (StepResult, error) {
+	accum := t.Opts.Accumulation()
+	g := t.fwd.Graph
+	var loss float64
+	for a := 0; a < accum; a++ {
+		t.train.Fill(t.fwd.Inputs, t.fwd.Targets)
+		g.Forward()
+		loss += t.fwd.Loss.Value()
+		g.Backward()
+	}
+	loss /= float64(accum)
+	r := StepResult{Loss: loss, LR: t.Opts.LR * t.sched.Lambda(t.Update-t.stageStart)}
+	r.GradNorm = t.opt.GradNorm(t.Pool)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(r.GradNorm) || math.IsInf(r.GradNorm, 0) {
+		t.opt.ZeroGrads()
+		return r, fmt.Errorf("%w at update %d: loss %v, gradient norm %v (try a lower --lr)", ErrNonFinite, t.Update+1, loss, r.GradNorm)
+	}
+	t.opt.Apply(t.Pool, r.LR, engine.ClipCoef(r.GradNorm, t.Opts.ClipGradNorm))
+	t.opt.ZeroGrads()
+	t.Update++
+	t.TokensSeen += int64(accum * len(t.fwd.Inputs))
+	return r, nil
+}
+
+// Evaluate returns the mean next-token loss over the validation split (the
+// first EvalBatches micro-batches of it, or all of it).
+func (t *Trainer) Evaluate() float64 {
+	seq, rows := t.Opts.MaxLength, t.Opts.BatchSize
+	windows := len(t.val) / (seq + 1)
+	if t.Opts.EvalBatches > 0 {
+		windows = min(windows, t.Opts.EvalBatches*rows)
+	}
+	var sum float64
+	var tokens int
+	for first := 0; first < windows; first += rows {
+		n := data.Sequential(t.val, seq, first, t.fwd.Inputs, t.fwd.Targets)
+		n = min(n, windows-first)
+		for i := n * seq; i < len(t.fwd.Targets); i++ { // pad a short last batch
+			t.fwd.Inputs[i], t.fwd.Targets[i] = 0, -1
+		}
+		t.fwd.Graph.Forward()
+		sum += t.fwd.Loss.Value() * float64(n*seq)
+		tokens += n * seq
+	}
+	return sum / float64(tokens)
+}
+
+// Run trains for the configured number of updates, logging to Out and to
+// metrics.jsonl in the save directory, evaluating every EvalEvery updates
+// and at the end, and saving the final model.
+func (t *Trainer) Run() error {
+	o := t.Opts
+	if err := os.MkdirAll(o.SaveDir, 0o755); err != nil {
+		return fmt.Errorf("--save_dir: %w", err)
+	}
+	m, err := OpenMetrics(filepath.Join(o.SaveDir, "metrics.jsonl"))
+	if err != nil {
+		return err
+	}
+	t.metrics = m
+	defer m.Close()
+	cfg := t.Model.Config
+	fmt.Fprintf(t.Out, "model %s: d %d, %d layers, %d heads, ffn %d, vocab %d, %.2fM parameters; %d threads\n",
+		o.ModelConfig, cfg.Hidden, cfg.Layers, cfg.Heads, cfg.Intermediate, cfg.Vocab, float64(cfg.ParamCount())/1e6, t.Pool.Threads())
+	fmt.Fprintf(t.Out, "training %d updates of %d×%d tokens (%d micro-batches of %d), lr %g (%s), saving to %s\n",
+		o.Steps, o.BatchSize*o.Accumulation(), o.MaxLength, o.Accumulation(), o.BatchSize, o.LR, o.Scheduler, o.SaveDir)
+	start := time.Now()
+	windowStart, windowTokens := time.Now(), int64(0)
+	for t.Update < o.Steps {
+		r, err := t.Step()
+		if err != nil {
+			return err
+		}
+		windowTokens += int64(o.Accumulation() * len(t.fwd.Inputs))
+		tps := float64(windowTokens) / time.Since(windowStart).Seconds()
+		m.Update(UpdateRecord{Step: t.Update, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm, Tokens: t.TokensSeen, TokensPerS: tps})
+		if o.LogEvery > 0 && (t.Update%o.LogEvery == 0 || t.Update == 1) {
+			fmt.Fprintf(t.Out, "update %5d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %6.0f tok/s  %s\n",
+				t.Update, o.Steps, r.Loss, r.LR, r.GradNorm, tps, time.Since(start).Round(time.Second))
+			windowStart, windowTokens = time.Now(), 0
+		}
+		if (o.EvalEvery > 0 && t.Update%o.EvalEvery == 0) || t.Update == o.Steps {
+			vl := t.Evaluate()
+			m.Eval(EvalRecord{Step: t.Update, ValLoss: vl, ValPPL: math.Exp(vl)})
+			fmt.Fprintf(t.Out, "eval   %5d  val_loss %.4f  val_ppl %.2f\n", t.Update, vl, math.Exp(vl))
+		}
+	}
+	final := filepath.Join(o.SaveDir, "final")
+	if err := t.Model.Save(final); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.Out, "done in %s; model saved to %s\n", time.Since(start).Round(time.Second), final)
+	return nil
+}
