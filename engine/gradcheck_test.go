@@ -8,27 +8,6 @@ import (
 	"github.com/relora-go/relora-go/engine/sched"
 )
 
-// probeOp ends a test graph with the objective L = Σ y⊙r for a fixed random
-// r, so that every output element gets a distinct upstream gradient.
-type probeOp struct {
-	y   *Tensor
-	r   []float32
-	val float64
-}
-
-func (o *probeOp) Kind() string { return "probe" }
-func (o *probeOp) Forward(*Graph) {
-	o.val = 0
-	for i, v := range o.y.Data {
-		o.val += float64(v) * float64(o.r[i])
-	}
-}
-func (o *probeOp) Backward(*Graph) {
-	for i, r := range o.r {
-		o.y.Grad[i] += r
-	}
-}
-
 func randFill(rng *rand.Rand, x []float32, scale float64) {
 	for i := range x {
 		x[i] = float32(rng.NormFloat64() * scale)
@@ -77,11 +56,12 @@ func newTestGraph() (*Graph, *Arena) {
 	return NewGraph(sched.New(2)), NewArena(1 << 16)
 }
 
+// probe ends a test graph with the objective Σ y⊙r for a fixed random r,
+// so that every output element gets a distinct upstream gradient.
 func probe(g *Graph, y *Tensor, seed uint64) func() float64 {
-	p := &probeOp{y: y, r: make([]float32, y.Size())}
-	randFill(rand.New(rand.NewPCG(seed, 1)), p.r, 1)
-	g.Record(p, nil)
-	return func() float64 { return p.val }
+	r := make([]float32, y.Size())
+	randFill(rand.New(rand.NewPCG(seed, 1)), r, 1)
+	return g.WeightedSum(y, r).Value
 }
 
 func TestGradMatMul(t *testing.T) {

@@ -54,6 +54,9 @@ type recorded struct {
 type Graph struct {
 	Pool     *sched.Pool
 	Profiler Profiler
+	// Training switches on what only training does (dropout); evaluation
+	// runs with it off.
+	Training bool
 
 	acts  *Arena
 	tape  []recorded

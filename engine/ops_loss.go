@@ -23,13 +23,21 @@ type crossEntropyOp struct {
 // Loss is the handle to a recorded cross-entropy: its value after Forward,
 // and the factor its backward multiplies the seed gradient by (1 by
 // default; 1/accumulation steps under gradient accumulation).
-type Loss struct{ op *crossEntropyOp }
+type Loss struct{ op lossOp }
 
-// Value is the mean loss computed by the last Forward.
-func (l Loss) Value() float64 { return l.op.loss }
+type lossOp interface {
+	value() float64
+}
 
-// SetScale sets the factor applied to the loss gradient.
-func (l Loss) SetScale(s float32) { l.op.scale = s }
+// Value is the loss computed by the last Forward.
+func (l Loss) Value() float64 { return l.op.value() }
+
+// SetScale sets the factor applied to a cross-entropy's gradient.
+func (l Loss) SetScale(s float32) {
+	if ce, ok := l.op.(*crossEntropyOp); ok {
+		ce.scale = s
+	}
+}
 
 // CrossEntropy records the mean cross-entropy of logits against targets
 // (a caller-owned slice, refilled before each Forward). It must be the last
@@ -47,6 +55,8 @@ func (g *Graph) CrossEntropy(logits *Tensor, targets []int32) Loss {
 }
 
 func (o *crossEntropyOp) Kind() string { return "cross_entropy" }
+
+func (o *crossEntropyOp) value() float64 { return o.loss }
 
 func (o *crossEntropyOp) Forward(g *Graph) {
 	vocab := o.logits.Cols()
@@ -111,3 +121,39 @@ func (o *crossEntropyOp) Run(_, i int) {
 		dx[t] -= c
 	}
 }
+
+// weightedSumOp is the objective Σ y⊙w for fixed weights w: a loss whose
+// gradient is w itself. Gradient checks end their graphs with it.
+type weightedSumOp struct {
+	y    *Tensor
+	w    []float32
+	loss float64
+}
+
+// WeightedSum records the scalar Σᵢ y[i]·w[i] as the graph's loss (the last
+// op); its backward seeds y's gradient with w.
+func (g *Graph) WeightedSum(y *Tensor, w []float32) Loss {
+	if len(w) != y.Size() {
+		panic(fmt.Sprintf("engine: WeightedSum of %v with %d weights", y, len(w)))
+	}
+	o := &weightedSumOp{y: y, w: w}
+	g.Record(o, nil)
+	return Loss{o}
+}
+
+func (o *weightedSumOp) Kind() string { return "weighted_sum" }
+
+func (o *weightedSumOp) Forward(*Graph) {
+	o.loss = 0
+	for i, v := range o.y.Data {
+		o.loss += float64(v) * float64(o.w[i])
+	}
+}
+
+func (o *weightedSumOp) Backward(*Graph) {
+	for i, w := range o.w {
+		o.y.Grad[i] += w
+	}
+}
+
+func (o *weightedSumOp) value() float64 { return o.loss }

@@ -28,6 +28,21 @@ type Options struct {
 	ClipGradNorm   float64 // --clip_grad_norm (<= 0 disables)
 	Beta1, Beta2   float64 // --adam_beta1, --adam_beta2
 	Threads        int     // --threads (0: all cores)
+
+	// ReLoRA (RELORA.md): the low-rank phase and its restarts.
+	UsePeft          bool    // --use_peft: wrap the Linears with low-rank factors (implied by --relora and --lora_only)
+	LoraR            int     // --lora_r
+	LoraAlpha        float64 // --lora_alpha
+	LoraDropout      float64 // --lora_dropout (the reference hard-codes 0.1)
+	LoraOnly         bool    // --lora_only: no W0, low-rank training from scratch
+	Relora           int     // --relora: merge every N updates (0: never)
+	CycleLength      int     // --cycle_length: LR restart and optimizer-reset period
+	RestartWarmup    int     // --restart_warmup_steps
+	AdjustStep       int     // --adjust_step
+	ResetOptimizer   bool    // --reset_optimizer_on_relora (random pruning at 0.999, as the reference)
+	RandomPruning    float64 // --optimizer_random_pruning
+	MagnitudePruning float64 // --optimizer_magnitude_pruning
+	WarmStartSteps   int     // --warm_start_steps: full-rank updates before wrapping, in this run
 }
 
 // DefaultOptions are the settings of `relora-cpu train` with no flags: a
@@ -52,6 +67,10 @@ func DefaultOptions() Options {
 		ClipGradNorm:   1,
 		Beta1:          0.9,
 		Beta2:          0.999,
+		LoraR:          128,
+		LoraAlpha:      32,
+		LoraDropout:    0.1,
+		ResetOptimizer: true,
 	}
 }
 
@@ -88,7 +107,59 @@ func (o Options) Validate() error {
 	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
 		return fmt.Errorf("--adam_beta1 and --adam_beta2 must be in [0, 1), got %g and %g", o.Beta1, o.Beta2)
 	}
-	return o.Schedule().Validate()
+	if o.WarmStartSteps < 0 || o.WarmStartSteps >= o.Steps {
+		if o.WarmStartSteps != 0 {
+			return fmt.Errorf("--warm_start_steps %d must be in [0, --num_training_steps %d)", o.WarmStartSteps, o.Steps)
+		}
+	}
+	if o.WarmStartSteps > 0 && !o.LowRank() {
+		return fmt.Errorf("--warm_start_steps needs a low-rank phase to start: add --use_peft or --relora N")
+	}
+	if o.WarmStartSteps > 0 && o.LoraOnly {
+		return fmt.Errorf("--warm_start_steps and --lora_only exclude each other: lora_only has no full-rank weights to warm up")
+	}
+	if o.Relora < 0 || o.CycleLength < 0 {
+		return fmt.Errorf("--relora and --cycle_length must not be negative")
+	}
+	if o.Relora > 0 {
+		if o.LoraOnly {
+			return fmt.Errorf("--relora merges into W0, which --lora_only does not have")
+		}
+		if o.CycleLength == 0 {
+			return fmt.Errorf("--relora %d needs --cycle_length (usually the same number)", o.Relora)
+		}
+		if _, err := o.ResetMode(); err != nil {
+			return err
+		}
+	}
+	if o.LowRank() {
+		if o.LoraR <= 0 {
+			return fmt.Errorf("--lora_r must be positive, got %d", o.LoraR)
+		}
+		if o.LoraDropout < 0 || o.LoraDropout >= 1 {
+			return fmt.Errorf("--lora_dropout must be in [0, 1), got %g", o.LoraDropout)
+		}
+	}
+	if err := o.Schedule().Validate(); err != nil {
+		return err
+	}
+	if o.WarmStartSteps > 0 {
+		return o.warmSchedule().Validate()
+	}
+	return nil
+}
+
+// LowRank reports whether the run trains through low-rank factors.
+func (o Options) LowRank() bool { return o.UsePeft || o.Relora > 0 || o.LoraOnly }
+
+// ResetMode is the optimizer reset applied at restarts.
+func (o Options) ResetMode() (ResetMode, error) {
+	return ParseResetMode(o.ResetOptimizer, o.RandomPruning, o.MagnitudePruning)
+}
+
+// LoRA is the factor configuration.
+func (o Options) LoRA() LoRAConfig {
+	return LoRAConfig{R: o.LoraR, Alpha: o.LoraAlpha, Dropout: o.LoraDropout, LoraOnly: o.LoraOnly}
 }
 
 // Accumulation is the number of micro-batches per update.
@@ -99,7 +170,25 @@ func (o Options) Accumulation() int {
 	return o.TotalBatchSize / o.BatchSize
 }
 
-// Schedule is the learning-rate schedule the options describe.
+// Schedule is the learning-rate schedule of the run's main stage: the whole
+// run, or with --warm_start_steps Ws the low-rank stage of N − Ws updates
+// (its first warmup included, RELORA.md §6).
 func (o Options) Schedule() Schedule {
-	return Schedule{Kind: o.Scheduler, Steps: o.Steps, Warmup: o.WarmupSteps, MinRatio: o.MinLRRatio}
+	return Schedule{Kind: o.Scheduler, Steps: o.Steps - o.WarmStartSteps, Warmup: o.WarmupSteps,
+		RestartWarmup: o.RestartWarmup, Cycle: o.CycleLength, AdjustStep: o.AdjustStep, MinRatio: o.MinLRRatio}
+}
+
+// warmSchedule is the schedule of a warm-start stage: the first Ws updates
+// of the full-rank baseline's cosine over all N updates, so that a warm
+// start and a full-rank run agree step for step until the wrap.
+func (o Options) warmSchedule() Schedule {
+	return Schedule{Kind: ScheduleCosine, Steps: o.Steps, Warmup: o.WarmupSteps, MinRatio: o.MinLRRatio}
+}
+
+// LRAt is the learning rate of update k (1-based) of the run.
+func (o Options) LRAt(k int) float64 {
+	if k <= o.WarmStartSteps {
+		return o.warmSchedule().LR(o.LR, k)
+	}
+	return o.Schedule().LR(o.LR, k-o.WarmStartSteps)
 }

@@ -30,12 +30,20 @@ type Trainer struct {
 	opt     *engine.AdamW
 	train   *data.Batcher
 	val     []int32
-	sched   Schedule
 	metrics *Metrics
 
 	Update     int // optimizer updates done
 	TokensSeen int64
-	stageStart int // update at which the current schedule began
+	stageStart int // update at which the low-rank stage began
+
+	// ReLoRA state
+	Layers  []*Linear  // wrapped Linears (nil while full-rank)
+	Merges  int        // merge-and-reinit count
+	Resets  int        // optimizer-reset count
+	reset   ResetMode  // how restarts prune the factors' moments
+	factors *rand.Rand // redraws A at every restart
+	prune   *rand.Rand // random pruning
+	scratch []float32  // magnitude-pruning scratch
 }
 
 // Corpus is tokenized training and validation data.
@@ -108,29 +116,63 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 		return nil, fmt.Errorf("validation data %s has %d tokens, fewer than one sequence of max_length %d needs (%d)",
 			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
 	}
-	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, sched: opts.Schedule()}
+	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val}
 	t.Pool = sched.New(opts.Threads)
 	t.Model = model.New(cfg)
 	t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
-	var all []*engine.Tensor
-	for _, n := range t.Model.Tensors() {
-		all = append(all, n.T)
+	t.factors = rand.New(rand.NewPCG(opts.Seed, 0xfac7))
+	t.prune = rand.New(rand.NewPCG(opts.Seed, 0x9e5e7))
+	if opts.Relora > 0 {
+		t.reset, _ = opts.ResetMode() // validated above
 	}
-	engine.AllocGrads(all)
+	if opts.LowRank() && opts.WarmStartSteps == 0 {
+		if err := t.wrap(); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
 	t.rebuild()
 	return t, nil
 }
 
-// rebuild records the graph and a fresh optimizer for the model's current
-// trainable set (called at the start and whenever that set changes).
-func (t *Trainer) rebuild() {
-	var all []*engine.Tensor
-	for _, n := range t.Model.Tensors() {
-		all = append(all, n.T)
+// wrap starts the low-rank stage: the Linears become ReLoRA layers whose
+// W0 is the current weight, and the graph and optimizer are rebuilt for the
+// new trainable set (RELORA.md §6: a fresh optimizer).
+func (t *Trainer) wrap() error {
+	layers, err := Wrap(t.Model, t.Opts.LoRA(), t.factors, t.Opts.Seed^0xd209)
+	if err != nil {
+		return err
 	}
+	t.Layers = layers
+	t.stageStart = t.Update
+	t.rebuild()
+	return nil
+}
+
+// rebuild gives the model's trainable tensors fresh gradient buffers and
+// records the graph and a fresh optimizer for them (at the start and
+// whenever the trainable set changes).
+func (t *Trainer) rebuild() {
+	var trainable []*engine.Tensor
+	for _, n := range t.Model.Tensors() {
+		if !t.frozen(n.T) {
+			trainable = append(trainable, n.T)
+		}
+	}
+	engine.AllocGrads(trainable)
 	t.fwd = t.Model.Build(engine.NewGraph(t.Pool), t.Opts.BatchSize, t.Opts.MaxLength)
 	t.fwd.Loss.SetScale(float32(1 / float64(t.Opts.Accumulation())))
-	t.opt = engine.NewAdamW(all, engine.AdamWConfig{Beta1: t.Opts.Beta1, Beta2: t.Opts.Beta2, Eps: 1e-8, WeightDecay: t.Opts.WeightDecay})
+	t.opt = engine.NewAdamW(trainable, engine.AdamWConfig{Beta1: t.Opts.Beta1, Beta2: t.Opts.Beta2, Eps: 1e-8, WeightDecay: t.Opts.WeightDecay})
+}
+
+// frozen reports whether a tensor is a wrapped layer's W0.
+func (t *Trainer) frozen(x *engine.Tensor) bool {
+	for _, l := range t.Layers {
+		if l.W0 == x {
+			return true
+		}
+	}
+	return false
 }
 
 // StepResult is what one update measured.
@@ -147,6 +189,7 @@ var ErrNonFinite = errors.New("non-finite value")
 func (t *Trainer) Step() (StepResult, error) {
 	accum := t.Opts.Accumulation()
 	g := t.fwd.Graph
+	g.Training = true
 	var loss float64
 	for a := 0; a < accum; a++ {
 		t.train.Fill(t.fwd.Inputs, t.fwd.Targets)
@@ -155,7 +198,7 @@ func (t *Trainer) Step() (StepResult, error) {
 		g.Backward()
 	}
 	loss /= float64(accum)
-	r := StepResult{Loss: loss, LR: t.Opts.LR * t.sched.Lambda(t.Update-t.stageStart)}
+	r := StepResult{Loss: loss, LR: t.Opts.LRAt(t.Update + 1)}
 	r.GradNorm = t.opt.GradNorm(t.Pool)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(r.GradNorm) || math.IsInf(r.GradNorm, 0) {
 		t.opt.ZeroGrads()
@@ -184,6 +227,7 @@ func (t *Trainer) Evaluate() float64 {
 		for i := n * seq; i < len(t.fwd.Targets); i++ { // pad a short last batch
 			t.fwd.Inputs[i], t.fwd.Targets[i] = 0, -1
 		}
+		t.fwd.Graph.Training = false
 		t.fwd.Graph.Forward()
 		sum += t.fwd.Loss.Value() * float64(n*seq)
 		tokens += n * seq
@@ -217,6 +261,9 @@ func (t *Trainer) Run() error {
 		if err != nil {
 			return err
 		}
+		if err := t.afterUpdate(); err != nil {
+			return err
+		}
 		windowTokens += int64(o.Accumulation() * len(t.fwd.Inputs))
 		tps := float64(windowTokens) / time.Since(windowStart).Seconds()
 		m.Update(UpdateRecord{Step: t.Update, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm, Tokens: t.TokensSeen, TokensPerS: tps})
@@ -231,10 +278,85 @@ func (t *Trainer) Run() error {
 			fmt.Fprintf(t.Out, "eval   %5d  val_loss %.4f  val_ppl %.2f\n", t.Update, vl, math.Exp(vl))
 		}
 	}
+	if t.Layers != nil && !o.LoraOnly {
+		t.MergeAll() // the open low-rank phase, so that the saved model is a plain LLaMA
+	}
 	final := filepath.Join(o.SaveDir, "final")
 	if err := t.Model.Save(final); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.Out, "done in %s; model saved to %s\n", time.Since(start).Round(time.Second), final)
 	return nil
+}
+
+// afterUpdate runs what follows an update in the reference loop: the end of
+// a warm start, then merges and optimizer resets (RELORA.md §3-4).
+func (t *Trainer) afterUpdate() error {
+	o := t.Opts
+	if t.Layers == nil {
+		if o.LowRank() && t.Update == o.WarmStartSteps {
+			if err := t.wrap(); err != nil {
+				return err
+			}
+			t.event("warm_start_end", map[string]any{"trainable_params": t.trainableCount()})
+		}
+		return nil
+	}
+	sRel := t.Update - t.stageStart
+	if o.Relora > 0 && IsMergeStep(sRel, o.Relora) {
+		t.MergeAll()
+		t.Merges++
+		t.event("merge", map[string]any{"merges": t.Merges})
+	}
+	if o.Relora > 0 && IsResetStep(sRel, o.CycleLength) {
+		zeroed, total := t.ResetOptimizer()
+		t.Resets++
+		t.event("optimizer_reset", map[string]any{"resets": t.Resets, "mode": t.reset.String(),
+			"fraction_zeroed": float64(zeroed) / float64(max(total, 1))})
+	}
+	return nil
+}
+
+// MergeAll folds every layer's factors into its W0 and restarts them.
+func (t *Trainer) MergeAll() {
+	for _, l := range t.Layers {
+		l.Merge(t.Pool, t.factors)
+	}
+}
+
+// ResetOptimizer prunes the AdamW moments of every factor (both moments,
+// independently), leaving the step counter and the other parameters'
+// state alone. It returns the entries zeroed and the entries considered.
+func (t *Trainer) ResetOptimizer() (zeroed, total int) {
+	factor := map[*engine.Tensor]bool{}
+	for _, l := range t.Layers {
+		factor[l.A], factor[l.B] = true, true
+	}
+	for i, p := range t.opt.Params() {
+		if !factor[p] {
+			continue
+		}
+		m, v := t.opt.Moments(i)
+		if len(t.scratch) < len(m) {
+			t.scratch = make([]float32, len(m))
+		}
+		zeroed += t.reset.Apply(m, t.scratch, t.prune) + t.reset.Apply(v, t.scratch, t.prune)
+		total += 2 * len(m)
+	}
+	return zeroed, total
+}
+
+func (t *Trainer) trainableCount() int {
+	n := 0
+	for _, p := range t.opt.Params() {
+		n += p.Size()
+	}
+	return n
+}
+
+func (t *Trainer) event(name string, fields map[string]any) {
+	if t.metrics != nil {
+		t.metrics.Event(t.Update, name, fields)
+	}
+	fmt.Fprintf(t.Out, "event  %5d  %s %v\n", t.Update, name, fields)
 }

@@ -1,0 +1,168 @@
+package relora
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/relora-go/relora-go/engine"
+	"github.com/relora-go/relora-go/engine/gemm"
+	"github.com/relora-go/relora-go/engine/sched"
+	"github.com/relora-go/relora-go/model"
+)
+
+// Linear is the ReLoRA layer (RELORA.md §2): W_eff = W0 + s·B·A with W0
+// [out, in] frozen (no gradient buffer, no weight-gradient GEMM, no
+// optimizer state), A [r, in] and B [out, r] trainable, s = alpha/r, and
+// dropout on the low-rank branch's input only. W0 is nil in lora_only mode
+// (low-rank training from scratch).
+type Linear struct {
+	W0, A, B *engine.Tensor
+	Scale    float32
+	Dropout  float32
+	Rng      *rand.Rand // dropout masks; its state is part of a checkpoint
+}
+
+// Apply records y = x·W0ᵀ + s·(dropout(x)·Aᵀ)·Bᵀ.
+func (l *Linear) Apply(g *engine.Graph, x *engine.Tensor) *engine.Tensor {
+	in, out, r := l.A.Cols(), l.B.Rows(), l.A.Rows()
+	if x.Cols() != in {
+		panic(fmt.Sprintf("relora: input %v to a LoRA layer of input width %d", x, in))
+	}
+	n := x.Rows()
+	y := g.NewActivation(l.B.Name, true, append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), out)...)
+	o := &loraOp{x: x, l: l, y: y, n: n, in: in, out: out, r: r}
+	o.u = g.Scratch(n * r)
+	o.du = g.Scratch(n * r)
+	if l.Dropout > 0 {
+		o.xd = g.Scratch(n * in)
+		o.dxd = g.Scratch(n * in)
+		o.keep = make([]bool, n*in)
+	}
+	g.Record(o, y)
+	return y
+}
+
+// Tensors names W0 as the plain weight (so a merged checkpoint is a LLaMA
+// checkpoint) and the factors as PEFT does.
+func (l *Linear) Tensors() []model.Named {
+	var ts []model.Named
+	if l.W0 != nil {
+		ts = append(ts, model.Named{Name: ".weight", T: l.W0})
+	}
+	return append(ts, model.Named{Name: ".lora_A.weight", T: l.A}, model.Named{Name: ".lora_B.weight", T: l.B})
+}
+
+// ResetFactors redraws A ~ U(−1/√in, 1/√in) (PyTorch's kaiming_uniform with
+// a = √5) and sets B = 0, so the layer computes W0 alone.
+func (l *Linear) ResetFactors(rng *rand.Rand) {
+	bound := 1 / math.Sqrt(float64(l.A.Cols()))
+	for i := range l.A.Data {
+		l.A.Data[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+	clear(l.B.Data)
+}
+
+// Merge folds the factors into W0 (W0 += s·B·A) and restarts them.
+func (l *Linear) Merge(pool *sched.Pool, rng *rand.Rand) {
+	if l.W0 == nil {
+		panic("relora: Merge of a lora_only layer (it has no W0)")
+	}
+	out, in, r := l.B.Rows(), l.A.Cols(), l.A.Rows()
+	gemm.Sgemm(pool, false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, l.W0.Data, in)
+	l.ResetFactors(rng)
+}
+
+type loraOp struct {
+	x, y          *engine.Tensor
+	l             *Linear
+	n, in, out, r int
+	u, du         []float32 // [n, r]: x̃·Aᵀ and its gradient
+	xd, dxd       []float32 // [n, in]: dropout(x) and a scratch for its gradient
+	keep          []bool    // [n, in]: the dropout mask of the last training forward
+	training      bool
+}
+
+func (o *loraOp) Kind() string { return "lora_linear" }
+
+func (o *loraOp) Flops(p engine.Phase) int64 {
+	n, in, out, r := int64(o.n), int64(o.in), int64(o.out), int64(o.r)
+	low := 2 * n * r * (in + out)
+	var full int64
+	if o.l.W0 != nil {
+		full = 2 * n * in * out
+	}
+	if p == engine.PhaseForward {
+		return full + low
+	}
+	f := 2 * low // dA, dB, du
+	if o.x.Grad != nil {
+		f += full + 2*n*r*in
+	}
+	return f
+}
+
+// input returns the branch input: x itself, or dropout(x) when training.
+func (o *loraOp) input(g *engine.Graph) []float32 {
+	if o.xd == nil || !g.Training {
+		return o.x.Data
+	}
+	keep := 1 - o.l.Dropout
+	inv := 1 / keep
+	for i, v := range o.x.Data {
+		k := o.l.Rng.Float32() < keep
+		o.keep[i] = k
+		o.xd[i] = 0
+		if k {
+			o.xd[i] = v * inv
+		}
+	}
+	return o.xd
+}
+
+func (o *loraOp) Forward(g *engine.Graph) {
+	l := o.l
+	o.training = g.Training
+	beta := float32(0)
+	if l.W0 != nil {
+		gemm.Sgemm(g.Pool, false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.W0.Data, o.in, 0, o.y.Data, o.out)
+		beta = 1
+	}
+	xin := o.input(g)
+	gemm.Sgemm(g.Pool, false, true, o.n, o.r, o.in, 1, xin, o.in, l.A.Data, o.in, 0, o.u, o.r)
+	gemm.Sgemm(g.Pool, false, true, o.n, o.out, o.r, l.Scale, o.u, o.r, l.B.Data, o.r, beta, o.y.Data, o.out)
+}
+
+func (o *loraOp) Backward(g *engine.Graph) {
+	l, dy := o.l, o.y.Grad
+	xin := o.x.Data
+	if o.xd != nil && o.training {
+		xin = o.xd
+	}
+	if l.B.Grad != nil { // dB += s·dYᵀ·U
+		gemm.Sgemm(g.Pool, true, false, o.out, o.r, o.n, l.Scale, dy, o.out, o.u, o.r, 1, l.B.Grad, o.r)
+	}
+	// dU = s·dY·B
+	gemm.Sgemm(g.Pool, false, false, o.n, o.r, o.out, l.Scale, dy, o.out, l.B.Data, o.r, 0, o.du, o.r)
+	if l.A.Grad != nil { // dA += dUᵀ·X̃
+		gemm.Sgemm(g.Pool, true, false, o.r, o.in, o.n, 1, o.du, o.r, xin, o.in, 1, l.A.Grad, o.in)
+	}
+	if o.x.Grad == nil {
+		return
+	}
+	if l.W0 != nil { // dX += dY·W0 (never dW0: W0 is frozen)
+		gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Data, o.in, 1, o.x.Grad, o.in)
+	}
+	if o.xd == nil || !o.training { // dX += dU·A
+		gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)
+		return
+	}
+	// dX += mask ⊙ (dU·A)/keep
+	gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 0, o.dxd, o.in)
+	inv := 1 / (1 - l.Dropout)
+	for i, k := range o.keep {
+		if k {
+			o.x.Grad[i] += o.dxd[i] * inv
+		}
+	}
+}

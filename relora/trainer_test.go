@@ -1,0 +1,85 @@
+package relora
+
+import (
+	"errors"
+	"io"
+	"math"
+	"testing"
+)
+
+func smallTrainer(t *testing.T, mod func(*Options)) *Trainer {
+	t.Helper()
+	o := DefaultOptions()
+	o.Steps, o.MaxLength, o.BatchSize, o.TotalBatchSize = 50, 32, 2, 4
+	o.EvalBatches = 2
+	o.SaveDir = t.TempDir()
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := LoadCorpus(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(o, c, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestStepAllocatesNothing(t *testing.T) {
+	tr := smallTrainer(t, nil)
+	tr.Step() // warm up: first-use buffers
+	allocs := testing.AllocsPerRun(5, func() {
+		if _, err := tr.Step(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("a training step allocates %.1f times, want 0", allocs)
+	}
+}
+
+func TestNonFiniteLossStopsBeforeTheUpdate(t *testing.T) {
+	tr := smallTrainer(t, nil)
+	tr.Model.Head.Data[5] = float32(math.NaN())
+	before := append([]float32(nil), tr.Model.Embed.Data...)
+	_, err := tr.Step()
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("Step with a NaN weight: error %v, want ErrNonFinite", err)
+	}
+	for i, v := range tr.Model.Embed.Data {
+		if v != before[i] {
+			t.Fatal("weights changed by an update whose loss was not finite")
+		}
+	}
+	if tr.Update != 0 {
+		t.Fatalf("update counter %d after a refused update", tr.Update)
+	}
+}
+
+func TestAccumulationEqualsOneBigBatch(t *testing.T) {
+	// Two micro-batches of 2 must give the same update as one batch of 4
+	// holding the same sequences (up to float32 summation order).
+	a := smallTrainer(t, func(o *Options) { o.BatchSize, o.TotalBatchSize = 2, 4 })
+	b := smallTrainer(t, func(o *Options) { o.BatchSize, o.TotalBatchSize = 4, 4 })
+	// Same data order: both batchers draw windows in the same shuffled order.
+	for i := 0; i < 3; i++ {
+		ra, err := a.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := b.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(ra.Loss-rb.Loss) > 1e-5 || math.Abs(ra.GradNorm-rb.GradNorm) > 1e-4*rb.GradNorm {
+			t.Fatalf("update %d: accumulated loss %.6f norm %.6f, big batch %.6f %.6f", i+1, ra.Loss, ra.GradNorm, rb.Loss, rb.GradNorm)
+		}
+	}
+	for i, v := range a.Model.Head.Data {
+		if d := math.Abs(float64(v - b.Model.Head.Data[i])); d > 1e-5 {
+			t.Fatalf("head weight %d differs by %g after 3 updates", i, d)
+		}
+	}
+}
