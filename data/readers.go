@@ -286,9 +286,7 @@ func ParseJSONLines(name string, r io.Reader, fn func(doc []byte) error) error {
 	if b, err := br.Peek(1); err == nil && b[0] == '[' {
 		return parseJSONArray(name, br, fn)
 	}
-	var rec struct {
-		Text *json.RawMessage `json:"text"`
-	}
+	var rec map[string]json.RawMessage
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if err != nil && err != io.EOF {
@@ -298,11 +296,11 @@ func ParseJSONLines(name string, r io.Reader, fn func(doc []byte) error) error {
 			if off := invalidUTF8(t); off >= 0 {
 				return fmt.Errorf("data file %s: line %d: invalid UTF-8 (byte 0x%02x at column %d)", name, line, t[off], off+1)
 			}
-			rec.Text = nil
+			clear(rec)
 			if jerr := json.Unmarshal(t, &rec); jerr != nil {
 				return fmt.Errorf("data file %s: line %d: invalid JSON: %v", name, line, jerr)
 			}
-			doc, derr := textField(rec.Text)
+			doc, derr := textField(rec)
 			if derr != nil {
 				return fmt.Errorf("data file %s: line %d: %v", name, line, derr)
 			}
@@ -318,13 +316,16 @@ func ParseJSONLines(name string, r io.Reader, fn func(doc []byte) error) error {
 	}
 }
 
-func textField(raw *json.RawMessage) ([]byte, error) {
-	if raw == nil {
+// textField returns the "text" member of a record (matched exactly, not
+// case-insensitively as encoding/json matches struct fields).
+func textField(rec map[string]json.RawMessage) ([]byte, error) {
+	raw, ok := rec["text"]
+	if !ok || rec == nil {
 		return nil, errors.New(`no "text" field`)
 	}
 	var s string
-	if err := json.Unmarshal(*raw, &s); err != nil {
-		return nil, fmt.Errorf(`"text" is not a string: %.40s`, *raw)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf(`"text" is not a string: %.40s`, raw)
 	}
 	return []byte(s), nil
 }
@@ -347,13 +348,11 @@ func parseJSONArray(name string, r io.Reader, fn func(doc []byte) error) error {
 		for off < int64(len(b)) && strings.IndexByte(", \t\r\n", b[off]) >= 0 {
 			off++
 		}
-		var rec struct {
-			Text *json.RawMessage `json:"text"`
-		}
+		var rec map[string]json.RawMessage
 		if err := dec.Decode(&rec); err != nil {
 			return fmt.Errorf("data file %s: line %d: invalid JSON: %v", name, lineAt(dec.InputOffset()), err)
 		}
-		doc, err := textField(rec.Text)
+		doc, err := textField(rec)
 		if err != nil {
 			return fmt.Errorf("data file %s: line %d: %v", name, lineAt(off), err)
 		}
