@@ -16,7 +16,7 @@ import (
 type emitter struct{ bytes.Buffer }
 
 func (e *emitter) op(format string, args ...any) { fmt.Fprintf(&e.Buffer, "\t"+format+"\n", args...) }
-func (e *emitter) label(l string)                  { fmt.Fprintf(&e.Buffer, "%s:\n", l) }
+func (e *emitter) label(l string)                { fmt.Fprintf(&e.Buffer, "%s:\n", l) }
 func (e *emitter) comment(format string, args ...any) {
 	fmt.Fprintf(&e.Buffer, "// "+format+"\n", args...)
 }

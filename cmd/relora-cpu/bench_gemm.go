@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine/gemm"
+	"github.com/relora-go/relora-go/engine/sched"
+)
+
+// listFlag is a repeatable flag that also accepts comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// benchGEMM implements "relora-cpu bench gemm": GFLOP/s of gemm.Sgemm per
+// shape, layout, thread count and kernel, the median of several timed
+// repetitions (each long enough to fill --seconds) after a warm-up call.
+// Shapes follow shared/bench/sgemm_bench.c: MxKxN with C M×N and K the
+// reduction; NT reads B stored N×K, TN reads A stored K×M.
+func benchGEMM(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var shapes, layouts, threadList listFlag
+	fs.Var(&shapes, "shape", "`MxKxN` to measure (repeatable; default: the kernels issue's square, forward and weight-gradient shapes)")
+	fs.Var(&layouts, "layout", "`NN|NT|TN|TT` (repeatable; default NN, NT, TN)")
+	fs.Var(&threadList, "threads", "worker `N` (repeatable; default 1 and 2)")
+	kernel := fs.String("kernel", asm.Selected().Name, "micro-kernel `name` (available: "+strings.Join(kernelNames(), ", ")+")")
+	jsonOut := fs.Bool("json", false, "print one JSON object per line instead of a table")
+	reps := fs.Int("reps", 5, "timed repetitions per case (the median is reported)")
+	secs := fs.Float64("seconds", 0.3, "minimum duration of one repetition, in seconds")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "Usage of relora-cpu bench gemm:")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("%v (see relora-cpu bench gemm --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	kern, err := asm.ByName(*kernel)
+	if err != nil {
+		return err
+	}
+	if *reps < 1 {
+		return fmt.Errorf("--reps must be at least 1")
+	}
+	for _, l := range layouts {
+		if l != "NN" && l != "NT" && l != "TN" && l != "TT" {
+			return fmt.Errorf("--layout %q: want NN, NT, TN or TT", l)
+		}
+	}
+	var cases []gemm.BenchShape
+	if len(shapes) == 0 {
+		cases = gemm.BenchShapes(layouts)
+	} else {
+		if len(layouts) == 0 {
+			layouts = listFlag{"NN", "NT", "TN"}
+		}
+		for _, s := range shapes {
+			dims, err := parseShape(s)
+			if err != nil {
+				return err
+			}
+			for _, l := range layouts {
+				cases = append(cases, gemm.BenchShape{Layout: l, M: dims[0], K: dims[1], N: dims[2]})
+			}
+		}
+	}
+	threads := []int{1, 2}
+	if len(threadList) > 0 {
+		threads = threads[:0]
+		for _, t := range threadList {
+			n, err := strconv.Atoi(t)
+			if err != nil || n < 1 {
+				return fmt.Errorf("--threads %q: want a positive integer", t)
+			}
+			threads = append(threads, n)
+		}
+	}
+
+	const row = "%-6s %6v %6v %6v %7v %-12s %8v %8v %8v\n"
+	if !*jsonOut {
+		fmt.Fprintf(stdout, row, "layout", "M", "K", "N", "threads", "kernel", "GFLOP/s", "min", "max")
+	}
+	enc := json.NewEncoder(stdout)
+	for _, th := range threads {
+		var pool *sched.Pool
+		if th > 1 {
+			pool = sched.New(th)
+		}
+		for _, c := range cases {
+			med, lo, hi := measureGEMM(kern, pool, c, *reps, *secs)
+			if *jsonOut {
+				if err := enc.Encode(benchRecord{
+					M: c.M, K: c.K, N: c.N, Layout: c.Layout, Threads: th,
+					Kernel: kern.Name, GFLOPS: round1(med),
+				}); err != nil {
+					pool.Close()
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(stdout, row, c.Layout, c.M, c.K, c.N, th, kern.Name,
+				fmt.Sprintf("%.1f", med), fmt.Sprintf("%.1f", lo), fmt.Sprintf("%.1f", hi))
+		}
+		pool.Close()
+	}
+	return nil
+}
+
+// benchRecord is one line of --json output.
+type benchRecord struct {
+	M       int     `json:"m"`
+	K       int     `json:"k"`
+	N       int     `json:"n"`
+	Layout  string  `json:"layout"`
+	Threads int     `json:"threads"`
+	Kernel  string  `json:"kernel"`
+	GFLOPS  float64 `json:"gflops"`
+}
+
+func kernelNames() []string {
+	var names []string
+	for _, k := range asm.Available() {
+		names = append(names, k.Name)
+	}
+	return names
+}
+
+func parseShape(s string) ([3]int, error) {
+	var d [3]int
+	parts := strings.Split(strings.ToLower(s), "x")
+	if len(parts) != 3 {
+		return d, fmt.Errorf("--shape %q: want MxKxN", s)
+	}
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil || v < 1 {
+			return d, fmt.Errorf("--shape %q: want three positive integers MxKxN", s)
+		}
+		d[i] = v
+	}
+	return d, nil
+}
+
+func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
+
+// measureGEMM returns the median, min and max GFLOP/s over reps
+// repetitions, each running the call enough times to last secs.
+func measureGEMM(kern asm.Kernel, pool *sched.Pool, s gemm.BenchShape, reps int, secs float64) (med, lo, hi float64) {
+	ta, tb := s.Trans()
+	rng := rand.New(rand.NewSource(12345))
+	a := make([]float32, s.M*s.K)
+	b := make([]float32, s.K*s.N)
+	c := make([]float32, s.M*s.N)
+	for _, x := range [][]float32{a, b, c} {
+		for i := range x {
+			x[i] = rng.Float32() - 0.5
+		}
+	}
+	lda, ldb := s.K, s.N
+	if ta {
+		lda = s.M
+	}
+	if tb {
+		ldb = s.K
+	}
+	call := func() {
+		gemm.SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, b, ldb, 0, c, s.N)
+	}
+	call() // warm-up: sizes the workspace, faults the pages in
+	t0 := time.Now()
+	call()
+	iters := max(1, int(secs/max(time.Since(t0).Seconds(), 1e-6)))
+	g := make([]float64, reps)
+	for r := range g {
+		t0 := time.Now()
+		for i := 0; i < iters; i++ {
+			call()
+		}
+		g[r] = s.Flops() * float64(iters) / time.Since(t0).Seconds() / 1e9
+	}
+	slices.Sort(g)
+	return g[reps/2], g[0], g[reps-1]
+}

@@ -1,0 +1,58 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine/sched"
+)
+
+func benchOperands(s BenchShape) (a, b, c []float32, lda, ldb, ldc int) {
+	ta, tb := s.Trans()
+	rng := rand.New(rand.NewSource(1))
+	a = make([]float32, s.M*s.K)
+	b = make([]float32, s.K*s.N)
+	c = make([]float32, s.M*s.N)
+	for _, x := range [][]float32{a, b, c} {
+		for i := range x {
+			x[i] = rng.Float32() - 0.5
+		}
+	}
+	lda, ldb, ldc = s.K, s.N, s.N
+	if ta {
+		lda = s.M
+	}
+	if tb {
+		ldb = s.K
+	}
+	return
+}
+
+// BenchmarkSgemm reports GFLOP/s for the default shapes, 1 and 2 threads,
+// with the selected kernel (RELORA_KERNEL picks another). Filter with e.g.
+// -bench 'Sgemm/NN/4096x512x128/'.
+func BenchmarkSgemm(b *testing.B) {
+	kern := asm.Selected()
+	for _, s := range BenchShapes(nil) {
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
+			b.Run(name, func(b *testing.B) {
+				a, bb, c, lda, ldb, ldc := benchOperands(s)
+				ta, tb := s.Trans()
+				var pool *sched.Pool
+				if threads > 1 {
+					pool = sched.New(threads)
+					defer pool.Close()
+				}
+				SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+				}
+				b.ReportMetric(s.Flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
