@@ -2,8 +2,10 @@ package data
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -197,8 +199,8 @@ func isNull(m json.RawMessage) bool {
 	return len(s) == 0 || string(s) == "null"
 }
 
-// LoadTokenizerJSON reads a Hugging Face tokenizer.json of the byte-level BPE
-// kind (GPT-2, RoBERTa, LLaMA-3, Qwen2 and the files SaveJSON writes):
+// LoadTokenizerJSON reads a Hugging Face tokenizer.json (gzipped if path
+// ends in .gz) of the byte-level BPE kind (GPT-2, RoBERTa, LLaMA-3, Qwen2 and the files SaveJSON writes):
 // model.type "BPE" with vocab and merges (merges as "a b" strings or
 // ["a", "b"] pairs), no normalizer, a ByteLevel pre-tokenizer (with its
 // regex) or a Sequence of Split (GPT-2, LLaMA-3 or Qwen2 pattern, behavior
@@ -216,6 +218,15 @@ func LoadTokenizerJSON(path string) (*BPE, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err == nil {
+			data, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer %s: bad gzip stream: %v", path, err)
+		}
 	}
 	t, err := ParseTokenizerJSON(data)
 	if err != nil {

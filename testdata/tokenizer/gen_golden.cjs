@@ -2,9 +2,12 @@
 // with implementations independent of ours (run by hand, not by CI):
 //
 //   mkdir -p /tmp/tokref && cd /tmp/tokref && npm init -y &&
-//     npm install gpt-3-encoder@1.1.4 @huggingface/tokenizers@0.2.0
-//   cd <repo> && TOKREF=/tmp/tokref node testdata/tokenizer/gen_golden.cjs \
+//     npm install gpt-3-encoder@1.1.4 @huggingface/tokenizers@0.2.0 llama3-tokenizer-js@1.2.0
+//   cd <repo> && TOKREF=/tmp/tokref [LLAMA3_OUT=/tmp/llama3-tokenizer.json] \
+//     node testdata/tokenizer/gen_golden.cjs \
 //     /work/shared/data/brown/val.txt.gz [/tmp/gpt2-tokenizer.json]
+//   GPT2_TOKENIZER_JSON=/tmp/gpt2-tokenizer.json \
+//     LLAMA3_TOKENIZER_JSON=/tmp/llama3-tokenizer.json go test ./data -run Golden -v
 //
 // Inputs: Brown val (the first lines up to 3000 words) plus hand-written
 // strings; testdata/tokenizer/brown-4096.json (written by our Go trainer).
@@ -81,7 +84,7 @@ fs.writeFileSync(path.join(out, "golden_gpt2.json"), "[\n" + gpt2Ids.map((a) => 
 
 const decoder = {};
 for (const [k, v] of Object.entries(encoder)) decoder[v] = k;
-const mergeOf = {}; // token string -> [rank, a, b], first (lowest rank) merge producing it
+const mergeOf = Object.create(null); // token string -> [rank, a, b], first (lowest rank) merge producing it
 merges.forEach((m, r) => {
   const [a, b] = m.split(" ");
   if (!(a + b in mergeOf)) mergeOf[a + b] = [r, a, b];
@@ -166,4 +169,49 @@ for (const [name, re] of Object.entries(pats)) {
   });
 }
 fs.writeFileSync(path.join(out, "golden_pretok.json"), JSON.stringify(pretok) + "\n");
-console.log(`samples ${samples.length}, words ~${words}, gpt2 tokens ${gpt2Ids.flat().length}, subset vocab ${Object.keys(subVocab).length} merges ${subMerges.length}, brown4096 tokens ${brownIds.flat().length}`);
+
+// --- LLaMA-3 via llama3-tokenizer-js (optional: npm install llama3-tokenizer-js@1.2.0) ---
+// Its baked-in vocabulary and merges are LLaMA-3's, under Meta's Llama 3
+// Community License, so no part of them goes into the repository: only the
+// ids (golden_llama3.json); the full tokenizer.json is written to $LLAMA3_OUT
+// if set, for TestGoldenLlama3.
+let llamaPkg = null;
+try {
+  const dir = path.dirname(ref.resolve("llama3-tokenizer-js/package.json"));
+  llamaPkg = require(path.join(dir, "bundle", "commonjs-llama3-tokenizer-with-baked-data.cjs")).llama3Tokenizer;
+} catch (e) {
+  console.log("llama3-tokenizer-js not installed: LLaMA-3 goldens not regenerated");
+}
+if (llamaPkg) {
+  const L = llamaPkg;
+  const nBase = 128000;
+  const lvocab = {};
+  L.vocabById.forEach((tok, id) => {
+    if (id < nBase) lvocab[tok] = id;
+  });
+  const lmerges = [...L.merges.entries()].sort((a, b) => a[1] - b[1]).map(([m]) => m);
+  const specials = L.vocabById.slice(nBase).map((content, k) => ({ id: nBase + k, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const llamaJSON = (vocab, merges) => ({
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: specials,
+    normalizer: null,
+    pre_tokenizer: {
+      type: "Sequence",
+      pretokenizers: [
+        { type: "Split", pattern: { Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" }, behavior: "Isolated", invert: false },
+        { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: null,
+    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: true, vocab, merges },
+  });
+  // llama3-tokenizer-js does not fold ſ into s in contractions (Rust's (?i)
+  // does), so samples with ſ get null and are not compared.
+  const llamaIds = samples.map((s) => (s.includes("ſ") ? null : L.encode(s, { bos: false, eos: false })));
+  fs.writeFileSync(path.join(out, "golden_llama3.json"), "[\n" + llamaIds.map((a) => JSON.stringify(a)).join(",\n") + "\n]\n");
+  if (process.env.LLAMA3_OUT) fs.writeFileSync(process.env.LLAMA3_OUT, JSON.stringify(llamaJSON(lvocab, lmerges)) + "\n");
+  console.log(`llama3: ${llamaIds.filter(Boolean).flat().length} tokens`);
+}
