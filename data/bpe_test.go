@@ -396,3 +396,24 @@ func BenchmarkEncodeBrownCold(b *testing.B) {
 		tok.Encode(text)
 	}
 }
+
+// Encode from several goroutines at once (the word cache is shared).
+func TestConcurrentEncode(t *testing.T) {
+	tok := trainSmall(t)
+	want := tok.Encode(smallCorpus)
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			ok := true
+			for i := 0; i < 20; i++ {
+				ok = ok && equalInts(tok.Encode(smallCorpus), want)
+			}
+			done <- ok
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if !<-done {
+			t.Fatal("concurrent encodings differ")
+		}
+	}
+}
