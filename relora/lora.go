@@ -20,7 +20,7 @@ type Linear struct {
 	W0, A, B *engine.Tensor
 	Scale    float32
 	Dropout  float32
-	Rng      *rand.Rand // dropout masks; its state is part of a checkpoint
+	Rng      *Stream // dropout masks; its state is part of a checkpoint
 }
 
 // Apply records y = x·W0ᵀ + s·(dropout(x)·Aᵀ)·Bᵀ.

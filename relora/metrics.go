@@ -2,9 +2,13 @@ package relora
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/relora-go/relora-go/model"
 )
 
 // Metrics appends one JSON object per line to metrics.jsonl.
@@ -64,4 +68,28 @@ func (m *Metrics) Event(step int, event string, fields map[string]any) {
 func (m *Metrics) Close() error {
 	m.w.Flush()
 	return m.f.Close()
+}
+
+// TruncateMetrics drops the lines of a metrics file logged after update
+// upTo (a resumed run logs those updates again). It rewrites the file
+// atomically; a missing file is fine.
+func TruncateMetrics(path string, upTo int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var kept []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		var rec struct {
+			Step *int `json:"update_step"`
+		}
+		if json.Unmarshal(line, &rec) != nil || rec.Step == nil || *rec.Step > upTo {
+			continue // a torn last line, or an update the resumed run will redo
+		}
+		kept = append(kept, line...)
+	}
+	return model.WriteFileAtomic(path, kept)
 }

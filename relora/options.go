@@ -8,41 +8,48 @@ import (
 // give the CLI flag (the reference's torchrun_main.py names where they
 // overlap).
 type Options struct {
-	ModelConfig    string  // --model_config: a built-in name (llama_9m) or a JSON path
-	Data           string  // --data: .txt or .txt.gz; empty: the embedded Brown excerpt
-	ValData        string  // --val_data: held-out text; empty: the last 5% of --data (or the embedded val)
-	LR             float64 // --lr: peak learning rate
-	BatchSize      int     // --batch_size: sequences per micro-batch
-	TotalBatchSize int     // --total_batch_size: sequences per update (accumulated)
-	MaxLength      int     // --max_length: sequence length
-	Steps          int     // --num_training_steps: updates in the run (warm start included)
-	WarmupSteps    int     // --warmup_steps
-	MinLRRatio     float64 // --min_lr_ratio
-	Scheduler      string  // --scheduler: linear, cosine or cosine_restarts
-	EvalEvery      int     // --eval_every: updates between evaluations (0: only at the end)
-	EvalBatches    int     // --eval_batches: micro-batches per evaluation (0: the whole val split)
-	LogEvery       int     // --log_every: updates between stdout lines
-	SaveDir        string  // --save_dir
-	Seed           uint64  // --seed
-	WeightDecay    float64 // --weight_decay
-	ClipGradNorm   float64 // --clip_grad_norm (<= 0 disables)
-	Beta1, Beta2   float64 // --adam_beta1, --adam_beta2
-	Threads        int     // --threads (0: all cores)
+	ModelConfig    string  `flag:"model_config"`            // --model_config: a built-in name (llama_9m) or a JSON path
+	Data           string  `flag:"data"`                    // --data: .txt or .txt.gz; empty: the embedded Brown excerpt
+	ValData        string  `flag:"val_data"`                // --val_data: held-out text; empty: the last 5% of --data (or the embedded val)
+	LR             float64 `flag:"lr"`                      // --lr: peak learning rate
+	BatchSize      int     `flag:"batch_size"`              // --batch_size: sequences per micro-batch
+	TotalBatchSize int     `flag:"total_batch_size"`        // --total_batch_size: sequences per update (accumulated)
+	MaxLength      int     `flag:"max_length"`              // --max_length: sequence length
+	Steps          int     `flag:"num_training_steps"`      // --num_training_steps: updates in the run (warm start included)
+	WarmupSteps    int     `flag:"warmup_steps"`            // --warmup_steps
+	MinLRRatio     float64 `flag:"min_lr_ratio"`            // --min_lr_ratio
+	Scheduler      string  `flag:"scheduler"`               // --scheduler: linear, cosine or cosine_restarts
+	EvalEvery      int     `flag:"eval_every" run:"true"`   // --eval_every: updates between evaluations (0: only at the end)
+	EvalBatches    int     `flag:"eval_batches" run:"true"` // --eval_batches: micro-batches per evaluation (0: the whole val split)
+	LogEvery       int     `flag:"log_every" run:"true"`    // --log_every: updates between stdout lines
+	SaveDir        string  `flag:"save_dir" run:"true"`     // --save_dir
+	Seed           uint64  `flag:"seed"`                    // --seed
+	WeightDecay    float64 `flag:"weight_decay"`            // --weight_decay
+	ClipGradNorm   float64 `flag:"clip_grad_norm"`          // --clip_grad_norm (<= 0 disables)
+	Beta1          float64 `flag:"adam_beta1"`              // --adam_beta1
+	Beta2          float64 `flag:"adam_beta2"`              // --adam_beta2
 
 	// ReLoRA (RELORA.md): the low-rank phase and its restarts.
-	UsePeft          bool    // --use_peft: wrap the Linears with low-rank factors (implied by --relora and --lora_only)
-	LoraR            int     // --lora_r
-	LoraAlpha        float64 // --lora_alpha
-	LoraDropout      float64 // --lora_dropout (the reference hard-codes 0.1)
-	LoraOnly         bool    // --lora_only: no W0, low-rank training from scratch
-	Relora           int     // --relora: merge every N updates (0: never)
-	CycleLength      int     // --cycle_length: LR restart and optimizer-reset period
-	RestartWarmup    int     // --restart_warmup_steps
-	AdjustStep       int     // --adjust_step
-	ResetOptimizer   bool    // --reset_optimizer_on_relora (random pruning at 0.999, as the reference)
-	RandomPruning    float64 // --optimizer_random_pruning
-	MagnitudePruning float64 // --optimizer_magnitude_pruning
-	WarmStartSteps   int     // --warm_start_steps: full-rank updates before wrapping, in this run
+	UsePeft          bool    `flag:"use_peft"`                    // --use_peft: wrap the Linears with low-rank factors (implied by --relora and --lora_only)
+	LoraR            int     `flag:"lora_r"`                      // --lora_r
+	LoraAlpha        float64 `flag:"lora_alpha"`                  // --lora_alpha
+	LoraDropout      float64 `flag:"lora_dropout"`                // --lora_dropout (the reference hard-codes 0.1)
+	LoraOnly         bool    `flag:"lora_only"`                   // --lora_only: no W0, low-rank training from scratch
+	Relora           int     `flag:"relora"`                      // --relora: merge every N updates (0: never)
+	CycleLength      int     `flag:"cycle_length"`                // --cycle_length: LR restart and optimizer-reset period
+	RestartWarmup    int     `flag:"restart_warmup_steps"`        // --restart_warmup_steps
+	AdjustStep       int     `flag:"adjust_step"`                 // --adjust_step
+	ResetOptimizer   bool    `flag:"reset_optimizer_on_relora"`   // --reset_optimizer_on_relora (random pruning at 0.999, as the reference)
+	RandomPruning    float64 `flag:"optimizer_random_pruning"`    // --optimizer_random_pruning
+	MagnitudePruning float64 `flag:"optimizer_magnitude_pruning"` // --optimizer_magnitude_pruning
+	WarmStartSteps   int     `flag:"warm_start_steps"`            // --warm_start_steps: full-rank updates before wrapping, in this run
+
+	// Run control: free to change when a run resumes (tagged run:"true").
+	Threads         int    `flag:"threads" run:"true"`          // --threads (0: all cores); results are bitwise reproducible at a fixed count
+	SaveEvery       int    `flag:"save_every" run:"true"`       // --save_every: updates between checkpoints (0: none)
+	KeepCheckpoints int    `flag:"keep_checkpoints" run:"true"` // --keep_checkpoints: newest checkpoints kept (0: all)
+	ResumeFrom      string `flag:"resume_from" run:"true"`      // --resume_from: a checkpoint directory to continue
+	Autoresume      bool   `flag:"autoresume" run:"true"`       // --autoresume: continue from the newest checkpoint in --save_dir
 }
 
 // DefaultOptions are the settings of `relora-cpu train` with no flags: a

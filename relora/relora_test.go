@@ -260,7 +260,7 @@ func gradLoRA(t *testing.T, dropout float32) {
 	}
 	loss := g.WeightedSum(y, r)
 	obj := func() float64 {
-		l.Rng = rand.New(rand.NewPCG(9, 9))
+		l.Rng = NewStream(9, 9)
 		g.Forward()
 		return loss.Value()
 	}

@@ -37,13 +37,13 @@ type Trainer struct {
 	stageStart int // update at which the low-rank stage began
 
 	// ReLoRA state
-	Layers  []*Linear  // wrapped Linears (nil while full-rank)
-	Merges  int        // merge-and-reinit count
-	Resets  int        // optimizer-reset count
-	reset   ResetMode  // how restarts prune the factors' moments
-	factors *rand.Rand // redraws A at every restart
-	prune   *rand.Rand // random pruning
-	scratch []float32  // magnitude-pruning scratch
+	Layers  []*Linear // wrapped Linears (nil while full-rank)
+	Merges  int       // merge-and-reinit count
+	Resets  int       // optimizer-reset count
+	reset   ResetMode // how restarts prune the factors' moments
+	factors *Stream   // redraws A at every restart
+	prune   *Stream   // random pruning
+	scratch []float32 // magnitude-pruning scratch
 }
 
 // Corpus is tokenized training and validation data.
@@ -120,8 +120,8 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 	t.Pool = sched.New(opts.Threads)
 	t.Model = model.New(cfg)
 	t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
-	t.factors = rand.New(rand.NewPCG(opts.Seed, 0xfac7))
-	t.prune = rand.New(rand.NewPCG(opts.Seed, 0x9e5e7))
+	t.factors = NewStream(opts.Seed, 0xfac7)
+	t.prune = NewStream(opts.Seed, 0x9e5e7)
 	if opts.Relora > 0 {
 		t.reset, _ = opts.ResetMode() // validated above
 	}
@@ -139,7 +139,7 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 // W0 is the current weight, and the graph and optimizer are rebuilt for the
 // new trainable set (RELORA.md §6: a fresh optimizer).
 func (t *Trainer) wrap() error {
-	layers, err := Wrap(t.Model, t.Opts.LoRA(), t.factors, t.Opts.Seed^0xd209)
+	layers, err := Wrap(t.Model, t.Opts.LoRA(), t.factors.Rand, t.Opts.Seed^0xd209)
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,21 @@ func (t *Trainer) Run() error {
 	if err := os.MkdirAll(o.SaveDir, 0o755); err != nil {
 		return fmt.Errorf("--save_dir: %w", err)
 	}
-	m, err := OpenMetrics(filepath.Join(o.SaveDir, "metrics.jsonl"))
+	resume := o.ResumeFrom
+	if resume == "" && o.Autoresume {
+		resume = LatestCheckpoint(o.SaveDir)
+	}
+	metricsPath := filepath.Join(o.SaveDir, "metrics.jsonl")
+	if resume != "" {
+		if err := t.LoadCheckpoint(resume); err != nil {
+			return err
+		}
+		if err := TruncateMetrics(metricsPath, t.Update); err != nil {
+			return err
+		}
+		fmt.Fprintf(t.Out, "resumed from %s at update %d\n", resume, t.Update)
+	}
+	m, err := OpenMetrics(metricsPath)
 	if err != nil {
 		return err
 	}
@@ -271,6 +285,13 @@ func (t *Trainer) Run() error {
 			fmt.Fprintf(t.Out, "update %5d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %6.0f tok/s  %s\n",
 				t.Update, o.Steps, r.Loss, r.LR, r.GradNorm, tps, time.Since(start).Round(time.Second))
 			windowStart, windowTokens = time.Now(), 0
+		}
+		if o.SaveEvery > 0 && t.Update%o.SaveEvery == 0 {
+			dir, err := t.SaveCheckpoint()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(t.Out, "saved  %5d  %s\n", t.Update, dir)
 		}
 		if (o.EvalEvery > 0 && t.Update%o.EvalEvery == 0) || t.Update == o.Steps {
 			vl := t.Evaluate()
@@ -320,7 +341,7 @@ func (t *Trainer) afterUpdate() error {
 // MergeAll folds every layer's factors into its W0 and restarts them.
 func (t *Trainer) MergeAll() {
 	for _, l := range t.Layers {
-		l.Merge(t.Pool, t.factors)
+		l.Merge(t.Pool, t.factors.Rand)
 	}
 }
 
@@ -340,7 +361,7 @@ func (t *Trainer) ResetOptimizer() (zeroed, total int) {
 		if len(t.scratch) < len(m) {
 			t.scratch = make([]float32, len(m))
 		}
-		zeroed += t.reset.Apply(m, t.scratch, t.prune) + t.reset.Apply(v, t.scratch, t.prune)
+		zeroed += t.reset.Apply(m, t.scratch, t.prune.Rand) + t.reset.Apply(v, t.scratch, t.prune.Rand)
 		total += 2 * len(m)
 	}
 	return zeroed, total

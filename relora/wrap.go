@@ -51,7 +51,7 @@ func Wrap(m *model.Model, c LoRAConfig, rng *rand.Rand, seed uint64) ([]*Linear,
 				B:       arena.New(name+".lora_B.weight", false, out, c.R),
 				Scale:   float32(c.Alpha / float64(c.R)),
 				Dropout: float32(c.Dropout),
-				Rng:     rand.New(rand.NewPCG(seed, uint64(len(layers)))),
+				Rng:     NewStream(seed, uint64(len(layers))),
 			}
 			w.Grad = nil // frozen: no gradient, no optimizer state
 			if c.LoraOnly {
