@@ -1,0 +1,85 @@
+// Command relora-cpu trains LLaMA models with ReLoRA on the CPU.
+//
+//	relora-cpu train [flags]      train (no flags: a small LLaMA on the embedded Brown excerpt)
+//	relora-cpu schedule [flags]   print the learning rate of every update a run would use
+//	relora-cpu bench gemm [flags] GEMM GFLOP/s per shape, layout, threads and kernel
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `relora-cpu: ReLoRA pretraining of LLaMA models in pure Go.
+
+Usage:
+  relora-cpu train [flags]        train a model (no flags: a small LLaMA on the embedded corpus)
+  relora-cpu schedule [flags]     print "update_step lr" for every update of a run's schedule
+  relora-cpu bench gemm [flags]   measure GEMM GFLOP/s
+
+Run "relora-cpu COMMAND --help" for a command's flags.
+`
+
+// errUsage marks an error already explained to the user (bad flags).
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var err error
+	switch args[0] {
+	case "train":
+		err = cmdTrain(args[1:], stdout)
+	case "schedule":
+		err = cmdSchedule(args[1:], stdout)
+	case "bench":
+		if len(args) < 2 || args[1] != "gemm" {
+			err = fmt.Errorf("bench: name what to measure: relora-cpu bench gemm")
+		} else {
+			err = benchGEMM(args[2:], stdout)
+		}
+	default:
+		err = fmt.Errorf("unknown command %q (commands: train, schedule, bench)", args[0])
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	fmt.Fprintf(stderr, "relora-cpu %s: %v\n", args[0], err)
+	return 1
+}
+
+// parseFlags parses a command's flags, printing --help to stdout and
+// turning flag errors into one-line errors.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "Usage of relora-cpu %s:\n", fs.Name())
+		fs.PrintDefaults()
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags are written --name value)", fs.Arg(0))
+	}
+	return nil
+}
