@@ -1,7 +1,9 @@
 package relora
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 )
 
 // Options is everything a training run is configured by. Field comments
@@ -198,4 +200,20 @@ func (o Options) LRAt(k int) float64 {
 		return o.warmSchedule().LR(o.LR, k)
 	}
 	return o.Schedule().LR(o.LR, k-o.WarmStartSteps)
+}
+
+// WriteSchedule validates the options and writes one line "k lr" for every
+// update k = 1..N of the run (warm start included), the learning rate that
+// training would use for it.
+func (o Options) WriteSchedule(w io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	for k := 1; k <= o.Steps; k++ {
+		if _, err := fmt.Fprintf(bw, "%d %.10g\n", k, o.LRAt(k)); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }

@@ -7,9 +7,7 @@
 package relora
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 )
@@ -187,19 +185,4 @@ func (s Schedule) cosineRestarts(t int) float64 {
 		return warmupRatio(rho, s.RestartWarmup) * cosineFloor(s.MinRatio, restart*c+s.RestartWarmup-w1, n-w1)
 	}
 	return cosineFloor(s.MinRatio, tt-w1, n-w1)
-}
-
-// WriteSchedule validates s and writes one line "k lr_k" for every update
-// k = 1..Steps, where lr_k = lr·Lambda(k−1), formatted with %.10g.
-func WriteSchedule(w io.Writer, s Schedule, lr float64) error {
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(w)
-	for k := 1; k <= s.Steps; k++ {
-		if _, err := fmt.Fprintf(bw, "%d %.10g\n", k, s.LR(lr, k)); err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
 }

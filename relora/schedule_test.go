@@ -437,7 +437,10 @@ func equalInts(a, b []int) bool {
 
 func TestWriteSchedule(t *testing.T) {
 	var sb strings.Builder
-	if err := WriteSchedule(&sb, jagged, 1e-3); err != nil {
+	opts := DefaultOptions()
+	opts.LR, opts.Steps, opts.Scheduler, opts.WarmupSteps = 1e-3, jagged.Steps, jagged.Kind, jagged.Warmup
+	opts.CycleLength, opts.RestartWarmup, opts.MinLRRatio = jagged.Cycle, jagged.RestartWarmup, jagged.MinRatio
+	if err := opts.WriteSchedule(&sb); err != nil {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(strings.NewReader(sb.String()))
@@ -469,9 +472,9 @@ func TestWriteSchedule(t *testing.T) {
 	if lines[11] != "12 0.0009997258722" {
 		t.Errorf("line 12 = %q", lines[11])
 	}
-	bad := jagged
-	bad.Cycle = 30
-	if err := WriteSchedule(&sb, bad, 1e-3); err == nil {
+	bad := opts
+	bad.CycleLength = 30
+	if err := bad.WriteSchedule(&sb); err == nil {
 		t.Error("WriteSchedule accepted an invalid schedule")
 	}
 }

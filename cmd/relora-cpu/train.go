@@ -115,5 +115,5 @@ func cmdSchedule(args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	return relora.WriteSchedule(stdout, o.Schedule(), o.LR)
+	return o.WriteSchedule(stdout)
 }
