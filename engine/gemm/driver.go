@@ -67,10 +67,11 @@ type workspace struct {
 	betaBlk        float32
 	strips         int // NR-wide strips in the block
 	mu, mUnits     int // rows per unit, row units
+	group          int // rows of A packed at once (a multiple of MR)
 	nChunks        int // column chunks per row unit
 
 	bpack []float32   // packed B block, shared
-	apack [][]float32 // per worker: one MR×KC A panel
+	apack [][]float32 // per worker: a group of MR×KC A panels
 	tile  [][]float32 // per worker: an MR×NR edge tile
 
 	packB   packBTask
@@ -121,8 +122,16 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 		ws.apack = append(ws.apack, nil)
 		ws.tile = append(ws.tile, nil)
 	}
+	// A row-major A is packed a few strips at a time; a transposed A (rows
+	// of op(A) are columns in memory) a whole unit at a time, so that every
+	// row of memory is read as one contiguous run.
+	ws.group = 48 / mr * mr
+	if transA {
+		ws.group = ws.mu
+	}
+	ws.group = max(mr, min(ws.mu, ws.group))
 	for w := 0; w < threads; w++ {
-		ws.apack[w] = grow(ws.apack[w], mr*kcb)
+		ws.apack[w] = grow(ws.apack[w], ceilDiv(ws.group, mr)*mr*kcb)
 		ws.tile[w] = grow(ws.tile[w], mr*nr)
 	}
 	ws.bpack = grow(ws.bpack, kcb*ncb)
@@ -175,24 +184,29 @@ func (t *computeTask) Run(w, i int) {
 	mi, ni := i/ws.nChunks, i%ws.nChunks
 	i0, i1 := mi*ws.mu, min(ws.m, (mi+1)*ws.mu)
 	s0, s1 := ni*ws.strips/ws.nChunks, (ni+1)*ws.strips/ws.nChunks
-	ap := ws.apack[w][:mr*kc]
 	tile := ws.tile[w]
 	tileFn := ws.kern.Tile
 	c, ldc := ws.c, ws.ldc
 	alpha, beta := ws.alpha, ws.betaBlk
-	for ir := i0; ir < i1; ir += mr {
-		mrr := min(mr, i1-ir)
-		packA(ap, mr, mrr, kc, ws.transA, ws.a, ws.lda, ir, ws.pc)
-		for s := s0; s < s1; s++ {
-			bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
-			j := ws.jc + s*nr
-			nrr := min(nr, ws.jc+ws.nc-j)
-			if mrr == mr && nrr == nr {
-				tileFn(kc, ap, bp, c[ir*ldc+j:], ldc, alpha, beta)
-				continue
+	group := ws.group
+	for g0 := i0; g0 < i1; g0 += group {
+		g1 := min(i1, g0+group)
+		gp := ws.apack[w][:ceilDiv(g1-g0, mr)*mr*kc]
+		packA(gp, mr, g1-g0, kc, ws.transA, ws.a, ws.lda, g0, ws.pc)
+		for ir := g0; ir < g1; ir += mr {
+			mrr := min(mr, g1-ir)
+			ap := gp[(ir-g0)*kc : (ir-g0+mr)*kc]
+			for s := s0; s < s1; s++ {
+				bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
+				j := ws.jc + s*nr
+				nrr := min(nr, ws.jc+ws.nc-j)
+				if mrr == mr && nrr == nr {
+					tileFn(kc, ap, bp, c[ir*ldc+j:], ldc, alpha, beta)
+					continue
+				}
+				tileFn(kc, ap, bp, tile, nr, alpha, 0)
+				mergeTile(tile, nr, mrr, nrr, beta, c[ir*ldc+j:], ldc)
 			}
-			tileFn(kc, ap, bp, tile, nr, alpha, 0)
-			mergeTile(tile, nr, mrr, nrr, beta, c[ir*ldc+j:], ldc)
 		}
 	}
 }
@@ -212,33 +226,55 @@ func mergeTile(tile []float32, nr, mrr, nrr int, beta float32, c []float32, ldc 
 	}
 }
 
-// packA packs rows i0..i0+mrr of op(A), columns pc..pc+kc, into dst as kc
-// columns of mr values (zero rows pad mrr up to mr).
-func packA(dst []float32, mr, mrr, kc int, trans bool, a []float32, lda, i0, pc int) {
-	dst = dst[:mr*kc]
+// packA packs rows i0..i0+rows of op(A), columns pc..pc+kc, into dst as
+// ⌈rows/mr⌉ strips, each kc columns of mr values (zero rows pad the last).
+func packA(dst []float32, mr, rows, kc int, trans bool, a []float32, lda, i0, pc int) {
+	strips := ceilDiv(rows, mr)
+	dst = dst[:strips*mr*kc]
 	if trans { // A stored k×m: column p of op(A) is contiguous
+		full := rows / mr
 		for p := 0; p < kc; p++ {
-			d := dst[p*mr : p*mr+mr]
 			src := a[(pc+p)*lda+i0:]
-			copy(d, src[:mrr])
-			clear(d[mrr:])
+			src = src[:rows]
+			if mr == 6 {
+				for s := 0; s < full; s++ {
+					d := dst[s*6*kc+p*6 : s*6*kc+p*6+6 : s*6*kc+p*6+6]
+					x := src[s*6 : s*6+6 : s*6+6]
+					d[0], d[1], d[2], d[3], d[4], d[5] = x[0], x[1], x[2], x[3], x[4], x[5]
+				}
+			} else {
+				for s := 0; s < full; s++ {
+					d := dst[s*mr*kc+p*mr : s*mr*kc+p*mr+mr]
+					copy(d, src[s*mr:s*mr+mr])
+				}
+			}
+			if full < strips {
+				d := dst[full*mr*kc+p*mr : full*mr*kc+p*mr+mr]
+				n := copy(d, src[full*mr:])
+				clear(d[n:])
+			}
 		}
 		return
 	}
-	if mrr == mr && mr == 6 {
-		packA6(dst, kc, a, lda, i0*lda+pc)
-		return
-	}
-	for r := 0; r < mrr; r++ {
-		src := a[(i0+r)*lda+pc:]
-		src = src[:kc]
-		for p, v := range src {
-			dst[p*mr+r] = v
+	for s := 0; s < strips; s++ {
+		ds := dst[s*mr*kc : (s+1)*mr*kc]
+		mrr := min(mr, rows-s*mr)
+		r0 := i0 + s*mr
+		if mrr == mr && mr == 6 {
+			packA6(ds, kc, a, lda, r0*lda+pc)
+			continue
 		}
-	}
-	if mrr < mr {
-		for p := 0; p < kc; p++ {
-			clear(dst[p*mr+mrr : p*mr+mr])
+		for r := 0; r < mrr; r++ {
+			src := a[(r0+r)*lda+pc:]
+			src = src[:kc]
+			for p, v := range src {
+				ds[p*mr+r] = v
+			}
+		}
+		if mrr < mr {
+			for p := 0; p < kc; p++ {
+				clear(ds[p*mr+mrr : p*mr+mr])
+			}
 		}
 	}
 }
