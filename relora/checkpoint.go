@@ -241,6 +241,9 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	if err := t.Model.LoadWeights(weights); err != nil {
 		return refuse("%v", err)
 	}
+	for _, l := range t.Layers {
+		l.Invalidate()
+	}
 	moments, err := model.ReadSafetensors(filepath.Join(dir, "optimizer.safetensors"))
 	if err != nil {
 		return refuse("%v", err)

@@ -157,6 +157,9 @@ func (t *Trainer) Step() (StepResult, error) {
 	}
 	t.opt.Apply(t.Pool, r.LR, engine.ClipCoef(r.GradNorm, t.Opts.ClipGradNorm))
 	t.opt.ZeroGrads()
+	for _, l := range t.Layers {
+		l.Invalidate()
+	}
 	t.Update++
 	t.TokensSeen += int64(accum * len(t.fwd.Inputs))
 	return r, nil
