@@ -66,14 +66,14 @@ type workspace struct {
 	jc, nc, pc, kc int
 	betaBlk        float32
 	strips         int // NR-wide strips in the block
-	mu, mUnits     int // rows per unit, row units
-	group          int // rows of A packed at once (a multiple of MR)
+	mu, mUnits     int // rows per unit (a multiple of MR), row units
 	nChunks        int // column chunks per row unit
 
+	apack []float32   // packed op(A)[:, pc:pc+KC], all rows, shared
 	bpack []float32   // packed B block, shared
-	apack [][]float32 // per worker: a group of MR×KC A panels
 	tile  [][]float32 // per worker: an MR×NR edge tile
 
+	packA   packATask
 	packB   packBTask
 	compute computeTask
 }
@@ -118,36 +118,31 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 	}
 	ws.mUnits = ceilDiv(m, ws.mu)
 
-	for len(ws.apack) < threads {
-		ws.apack = append(ws.apack, nil)
+	for len(ws.tile) < threads {
 		ws.tile = append(ws.tile, nil)
 	}
-	// A row-major A is packed a few strips at a time; a transposed A (rows
-	// of op(A) are columns in memory) a whole unit at a time, so that every
-	// row of memory is read as one contiguous run.
-	ws.group = 48 / mr * mr
-	if transA {
-		ws.group = ws.mu
-	}
-	ws.group = max(mr, min(ws.mu, ws.group))
 	for w := 0; w < threads; w++ {
-		ws.apack[w] = grow(ws.apack[w], ceilDiv(ws.group, mr)*mr*kcb)
 		ws.tile[w] = grow(ws.tile[w], mr*nr)
 	}
+	ws.apack = grow(ws.apack, ceilDiv(m, mr)*mr*kcb)
 	ws.bpack = grow(ws.bpack, kcb*ncb)
 
-	for jc := 0; jc < n; jc += ncb {
-		ws.jc, ws.nc = jc, min(ncb, n-jc)
-		ws.strips = ceilDiv(ws.nc, nr)
-		ws.nChunks = 1
-		if threads > 1 && ws.mUnits < 2*threads {
-			ws.nChunks = min(ws.strips, ceilDiv(2*threads, ws.mUnits))
+	// The reduction is the outer loop: op(A)[:, pc:pc+KC] is packed once,
+	// shared by all workers and all column blocks (it streams from L3 one
+	// L1-sized MR×KC strip at a time), while each B block stays in L2.
+	for pc := 0; pc < k; pc += kcb {
+		ws.pc, ws.kc = pc, min(kcb, k-pc)
+		ws.betaBlk = beta
+		if pc > 0 {
+			ws.betaBlk = 1
 		}
-		for pc := 0; pc < k; pc += kcb {
-			ws.pc, ws.kc = pc, min(kcb, k-pc)
-			ws.betaBlk = beta
-			if pc > 0 {
-				ws.betaBlk = 1
+		pool.Run(ws.mUnits, &ws.packA)
+		for jc := 0; jc < n; jc += ncb {
+			ws.jc, ws.nc = jc, min(ncb, n-jc)
+			ws.strips = ceilDiv(ws.nc, nr)
+			ws.nChunks = 1
+			if threads > 1 && ws.mUnits < 2*threads {
+				ws.nChunks = min(ws.strips, ceilDiv(2*threads, ws.mUnits))
 			}
 			ws.packB.chunks = min(ws.strips, threads)
 			pool.Run(ws.packB.chunks, &ws.packB)
@@ -188,27 +183,31 @@ func (t *computeTask) Run(w, i int) {
 	tileFn := ws.kern.Tile
 	c, ldc := ws.c, ws.ldc
 	alpha, beta := ws.alpha, ws.betaBlk
-	group := ws.group
-	for g0 := i0; g0 < i1; g0 += group {
-		g1 := min(i1, g0+group)
-		gp := ws.apack[w][:ceilDiv(g1-g0, mr)*mr*kc]
-		packA(gp, mr, g1-g0, kc, ws.transA, ws.a, ws.lda, g0, ws.pc)
-		for ir := g0; ir < g1; ir += mr {
-			mrr := min(mr, g1-ir)
-			ap := gp[(ir-g0)*kc : (ir-g0+mr)*kc]
-			for s := s0; s < s1; s++ {
-				bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
-				j := ws.jc + s*nr
-				nrr := min(nr, ws.jc+ws.nc-j)
-				if mrr == mr && nrr == nr {
-					tileFn(kc, ap, bp, c[ir*ldc+j:], ldc, alpha, beta)
-					continue
-				}
-				tileFn(kc, ap, bp, tile, nr, alpha, 0)
-				mergeTile(tile, nr, mrr, nrr, beta, c[ir*ldc+j:], ldc)
+	for ir := i0; ir < i1; ir += mr {
+		mrr := min(mr, i1-ir)
+		ap := ws.apack[ir*kc : (ir+mr)*kc]
+		for s := s0; s < s1; s++ {
+			bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
+			j := ws.jc + s*nr
+			nrr := min(nr, ws.jc+ws.nc-j)
+			if mrr == mr && nrr == nr {
+				tileFn(kc, ap, bp, c[ir*ldc+j:], ldc, alpha, beta)
+				continue
 			}
+			tileFn(kc, ap, bp, tile, nr, alpha, 0)
+			mergeTile(tile, nr, mrr, nrr, beta, c[ir*ldc+j:], ldc)
 		}
 	}
+}
+
+// packATask packs the rows of one unit of op(A)[:, pc:pc+kc].
+type packATask struct{ ws *workspace }
+
+func (t *packATask) Run(w, i int) {
+	ws := t.ws
+	i0, i1 := i*ws.mu, min(ws.m, (i+1)*ws.mu)
+	mr, kc := ws.kern.MR, ws.kc
+	packA(ws.apack[i0*kc:ceilDiv(i1, mr)*mr*kc], mr, i1-i0, kc, ws.transA, ws.a, ws.lda, i0, ws.pc)
 }
 
 // mergeTile writes the top-left mrr×nrr of an edge tile into C with beta.

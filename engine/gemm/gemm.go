@@ -17,13 +17,16 @@
 // package asm selects for this CPU (asm.Selected; RELORA_KERNEL forces one).
 // For the MR×NR kernel the loops are, outermost first:
 //
-//	jc: columns of C in blocks of NC   (packed B block, KC×NC, meant for L2)
 //	pc: the reduction in blocks of KC  (beta applies to the first block only)
-//	    pack op(B)[pc:pc+KC, jc:jc+NC] into NR-wide strips, shared by workers
-//	    parallel over units = row blocks of C (× column chunks when m is small):
-//	      ir: MR rows: pack op(A) strip into a per-worker MR×KC panel (L1)
-//	        jr: NR columns: one kernel call (one tile; assembly is not
-//	            preempted, so the Go code does the looping)
+//	    pack op(A)[:, pc:pc+KC] into MR-tall strips (parallel, shared, in L3)
+//	    jc: columns of C in blocks of NC
+//	        pack op(B)[pc:pc+KC, jc:jc+NC] into NR-wide strips (parallel,
+//	        shared; the KC×NC block is sized for L2)
+//	        parallel over units = row blocks of C (× column chunks when m
+//	        is small):
+//	          ir: MR rows (the MR×KC A strip stays in L1)
+//	            jr: NR columns: one kernel call (one tile; assembly is not
+//	                preempted, so the Go code does the looping)
 //
 // Both layouts of A and B are packed directly, so NN, NT, TN and TT cost the
 // same. Edge tiles run the kernel into a small per-worker scratch tile and
@@ -32,8 +35,8 @@
 //
 // # Memory and concurrency
 //
-// Every call takes a workspace (packed-B block, per-worker A panels and
-// scratch tiles, the pool tasks) from a process-wide free list and returns it
+// Every call takes a workspace (packed A and B blocks, per-worker scratch
+// tiles, the pool tasks) from a process-wide free list and returns it
 // at the end. Buffers grow on first use to the largest size needed and are
 // then reused, so Sgemm allocates nothing in steady state. Concurrent calls
 // (the training goroutine with the pool, and nil-pool calls from inside pool
@@ -127,6 +130,7 @@ func getWorkspace() *workspace {
 	workspaces.Unlock()
 	if ws == nil {
 		ws = new(workspace)
+		ws.packA.ws = ws
 		ws.packB.ws = ws
 		ws.compute.ws = ws
 	}
