@@ -31,10 +31,17 @@ func (p Phase) String() string {
 	return [...]string{"forward", "backward", "optimizer"}[p]
 }
 
-// Profiler receives one call per op executed while it is attached.
-// Implementations must not allocate in steady state.
+// Frame names one level of a profile stack: the kernel (a GEMM layout, an
+// op's own loop), the op, the layer scope and the phase.
+type Frame struct {
+	Kernel, Op, Scope string
+	Phase             Phase
+}
+
+// Profiler receives the time and floating-point work of every kernel run
+// while it is attached. Implementations must not allocate in steady state.
 type Profiler interface {
-	OpDone(phase Phase, scope, kind string, d time.Duration, flops int64)
+	Record(f Frame, d time.Duration, flops int64)
 }
 
 // Flopper is implemented by ops that know their floating-point work.
@@ -60,6 +67,8 @@ type Graph struct {
 
 	acts  *Arena
 	tape  []recorded
+	cur   Frame // the op being run, for Kernel
+	kerns int   // kernels the current op reported
 	grads [][]float32 // activation gradient buffers, zeroed before backward
 	scope string
 	rope  map[[2]int]*ropeTable
@@ -132,17 +141,43 @@ func (g *Graph) run(r recorded, phase Phase) {
 		}
 		return
 	}
+	g.cur = Frame{Kernel: r.op.Kind(), Op: r.op.Kind(), Scope: r.scope, Phase: phase}
+	g.kerns = 0
 	start := time.Now()
 	if phase == PhaseForward {
 		r.op.Forward(g)
 	} else {
 		r.op.Backward(g)
 	}
+	if g.kerns > 0 {
+		return // the op reported its kernels itself
+	}
 	var flops int64
 	if f, ok := r.op.(Flopper); ok {
 		flops = f.Flops(phase)
 	}
-	g.Profiler.OpDone(phase, r.scope, r.op.Kind(), time.Since(start), flops)
+	g.Profiler.Record(g.cur, time.Since(start), flops)
+}
+
+// Now starts a kernel timing: the current time when a profiler is
+// attached, else the zero time (and no clock read).
+func (g *Graph) Now() time.Time {
+	if g.Profiler == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// Kernel reports one kernel of the op being run (started at Now), so that
+// an op made of several GEMMs shows each one in profiles.
+func (g *Graph) Kernel(name string, start time.Time, flops int64) {
+	if g.Profiler == nil {
+		return
+	}
+	g.kerns++
+	f := g.cur
+	f.Kernel = name
+	g.Profiler.Record(f, time.Since(start), flops)
 }
 
 // chunks splits n rows into at most 4 pieces per thread.

@@ -67,25 +67,45 @@ func (o *matmulOp) Flops(p Phase) int64 {
 
 func ld(t *Tensor) int { return t.Cols() }
 
+// gemmName names a GEMM kernel by layout for profiles ("sgemm_nt").
+func gemmName(transA, transB bool) string {
+	return [2][2]string{{"sgemm_nn", "sgemm_nt"}, {"sgemm_tn", "sgemm_tt"}}[b2i(transA)][b2i(transB)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// GEMM runs Sgemm on the graph's pool and reports it as a kernel of the
+// current op (ops outside this package use it for their products).
+func (g *Graph) GEMM(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	t0 := g.Now()
+	gemm.Sgemm(g.Pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	g.Kernel(gemmName(transA, transB), t0, 2*int64(m)*int64(n)*int64(k))
+}
+
 func (o *matmulOp) Forward(g *Graph) {
-	gemm.Sgemm(g.Pool, o.transA, o.transB, o.m, o.n, o.k, 1,
-		o.a.Data, ld(o.a), o.b.Data, ld(o.b), 0, o.c.Data, o.n)
+	g.GEMM(o.transA, o.transB, o.m, o.n, o.k, 1, o.a.Data, ld(o.a), o.b.Data, ld(o.b), 0, o.c.Data, o.n)
 }
 
 func (o *matmulOp) Backward(g *Graph) {
 	a, b, dc := o.a, o.b, o.c.Grad
 	if a.Grad != nil {
 		if !o.transA { // dA[m,k] += dC · op(B)ᵀ
-			gemm.Sgemm(g.Pool, false, !o.transB, o.m, o.k, o.n, 1, dc, o.n, b.Data, ld(b), 1, a.Grad, ld(a))
+			g.GEMM(false, !o.transB, o.m, o.k, o.n, 1, dc, o.n, b.Data, ld(b), 1, a.Grad, ld(a))
 		} else { // dA[k,m] += op(B) · dCᵀ
-			gemm.Sgemm(g.Pool, o.transB, true, o.k, o.m, o.n, 1, b.Data, ld(b), dc, o.n, 1, a.Grad, ld(a))
+			g.GEMM(o.transB, true, o.k, o.m, o.n, 1, b.Data, ld(b), dc, o.n, 1, a.Grad, ld(a))
 		}
 	}
 	if b.Grad != nil {
 		if !o.transB { // dB[k,n] += op(A)ᵀ · dC
-			gemm.Sgemm(g.Pool, !o.transA, false, o.k, o.n, o.m, 1, a.Data, ld(a), dc, o.n, 1, b.Grad, ld(b))
+			g.GEMM(!o.transA, false, o.k, o.n, o.m, 1, a.Data, ld(a), dc, o.n, 1, b.Grad, ld(b))
 		} else { // dB[n,k] += dCᵀ · op(A)
-			gemm.Sgemm(g.Pool, true, o.transA, o.n, o.k, o.m, 1, dc, o.n, a.Data, ld(a), 1, b.Grad, ld(b))
+			g.GEMM(true, o.transA, o.n, o.k, o.m, 1, dc, o.n, a.Data, ld(a), 1, b.Grad, ld(b))
 		}
 	}
 }

@@ -44,7 +44,7 @@ func (l *Linear) effective(g *engine.Graph) []float32 {
 		}
 		out, in, r := l.B.Rows(), l.A.Cols(), l.A.Rows()
 		copy(l.eff, l.W0.Data)
-		gemm.Sgemm(g.Pool, false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, l.eff, in)
+		g.GEMM(false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, l.eff, in)
 		l.stale = false
 	}
 	return l.eff
@@ -162,18 +162,18 @@ func (o *loraOp) Forward(g *engine.Graph) {
 	l := o.l
 	o.training = g.Training
 	if l.fused() {
-		gemm.Sgemm(g.Pool, false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.effective(g), o.in, 0, o.y.Data, o.out)
-		gemm.Sgemm(g.Pool, false, true, o.n, o.r, o.in, 1, o.x.Data, o.in, l.A.Data, o.in, 0, o.u, o.r)
+		g.GEMM(false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.effective(g), o.in, 0, o.y.Data, o.out)
+		g.GEMM(false, true, o.n, o.r, o.in, 1, o.x.Data, o.in, l.A.Data, o.in, 0, o.u, o.r)
 		return
 	}
 	beta := float32(0)
 	if l.W0 != nil {
-		gemm.Sgemm(g.Pool, false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.W0.Data, o.in, 0, o.y.Data, o.out)
+		g.GEMM(false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.W0.Data, o.in, 0, o.y.Data, o.out)
 		beta = 1
 	}
 	xin := o.input(g)
-	gemm.Sgemm(g.Pool, false, true, o.n, o.r, o.in, 1, xin, o.in, l.A.Data, o.in, 0, o.u, o.r)
-	gemm.Sgemm(g.Pool, false, true, o.n, o.out, o.r, l.Scale, o.u, o.r, l.B.Data, o.r, beta, o.y.Data, o.out)
+	g.GEMM(false, true, o.n, o.r, o.in, 1, xin, o.in, l.A.Data, o.in, 0, o.u, o.r)
+	g.GEMM(false, true, o.n, o.out, o.r, l.Scale, o.u, o.r, l.B.Data, o.r, beta, o.y.Data, o.out)
 }
 
 func (o *loraOp) Backward(g *engine.Graph) {
@@ -183,29 +183,29 @@ func (o *loraOp) Backward(g *engine.Graph) {
 		xin = o.xd
 	}
 	if l.B.Grad != nil { // dB += s·dYᵀ·U
-		gemm.Sgemm(g.Pool, true, false, o.out, o.r, o.n, l.Scale, dy, o.out, o.u, o.r, 1, l.B.Grad, o.r)
+		g.GEMM(true, false, o.out, o.r, o.n, l.Scale, dy, o.out, o.u, o.r, 1, l.B.Grad, o.r)
 	}
 	// dU = s·dY·B
-	gemm.Sgemm(g.Pool, false, false, o.n, o.r, o.out, l.Scale, dy, o.out, l.B.Data, o.r, 0, o.du, o.r)
+	g.GEMM(false, false, o.n, o.r, o.out, l.Scale, dy, o.out, l.B.Data, o.r, 0, o.du, o.r)
 	if l.A.Grad != nil { // dA += dUᵀ·X̃
-		gemm.Sgemm(g.Pool, true, false, o.r, o.in, o.n, 1, o.du, o.r, xin, o.in, 1, l.A.Grad, o.in)
+		g.GEMM(true, false, o.r, o.in, o.n, 1, o.du, o.r, xin, o.in, 1, l.A.Grad, o.in)
 	}
 	if o.x.Grad == nil {
 		return
 	}
 	if l.fused() { // dX += dY·W_eff covers both branches
-		gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.out, 1, dy, o.out, l.effective(g), o.in, 1, o.x.Grad, o.in)
+		g.GEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.effective(g), o.in, 1, o.x.Grad, o.in)
 		return
 	}
 	if l.W0 != nil { // dX += dY·W0 (never dW0: W0 is frozen)
-		gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Data, o.in, 1, o.x.Grad, o.in)
+		g.GEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Data, o.in, 1, o.x.Grad, o.in)
 	}
 	if o.xd == nil || !o.training { // dX += dU·A
-		gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)
+		g.GEMM(false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)
 		return
 	}
 	// dX += mask ⊙ (dU·A)/keep
-	gemm.Sgemm(g.Pool, false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 0, o.dxd, o.in)
+	g.GEMM(false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 0, o.dxd, o.in)
 	inv := 1 / (1 - l.Dropout)
 	for i, k := range o.keep {
 		if k {

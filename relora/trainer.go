@@ -24,6 +24,9 @@ type Trainer struct {
 	Model *model.Model
 	Pool  *sched.Pool
 	Out   io.Writer // progress lines
+	// Profiler, when set before the first Step, receives every kernel's
+	// time and FLOPs (forward, backward and optimizer).
+	Profiler engine.Profiler
 
 	fwd     *model.Forward
 	opt     *engine.AdamW
@@ -112,6 +115,7 @@ func (t *Trainer) rebuild() {
 	}
 	engine.AllocGrads(trainable)
 	t.fwd = t.Model.Build(engine.NewGraph(t.Pool), t.Opts.BatchSize, t.Opts.MaxLength)
+	t.fwd.Graph.Profiler = t.Profiler
 	t.fwd.Loss.SetScale(float32(1 / float64(t.Opts.Accumulation())))
 	t.opt = engine.NewAdamW(trainable, engine.AdamWConfig{Beta1: t.Opts.Beta1, Beta2: t.Opts.Beta2, Eps: 1e-8, WeightDecay: t.Opts.WeightDecay})
 }
@@ -140,6 +144,7 @@ var ErrNonFinite = errors.New("non-finite value")
 func (t *Trainer) Step() (StepResult, error) {
 	accum := t.Opts.Accumulation()
 	g := t.fwd.Graph
+	g.Profiler = t.Profiler
 	g.Training = true
 	var loss float64
 	for a := 0; a < accum; a++ {
@@ -150,19 +155,31 @@ func (t *Trainer) Step() (StepResult, error) {
 	}
 	loss /= float64(accum)
 	r := StepResult{Loss: loss, LR: t.Opts.LRAt(t.Update + 1)}
+	t0 := g.Now()
 	r.GradNorm = t.opt.GradNorm(t.Pool)
+	t.optKernel("grad_norm", t0, 2)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(r.GradNorm) || math.IsInf(r.GradNorm, 0) {
 		t.opt.ZeroGrads()
 		return r, fmt.Errorf("%w at update %d: loss %v, gradient norm %v (try a lower --lr)", ErrNonFinite, t.Update+1, loss, r.GradNorm)
 	}
+	t0 = g.Now()
 	t.opt.Apply(t.Pool, r.LR, engine.ClipCoef(r.GradNorm, t.Opts.ClipGradNorm))
 	t.opt.ZeroGrads()
+	t.optKernel("adamw", t0, 12)
 	for _, l := range t.Layers {
 		l.Invalidate()
 	}
 	t.Update++
 	t.TokensSeen += int64(accum * len(t.fwd.Inputs))
 	return r, nil
+}
+
+// optKernel reports an optimizer kernel (flopsPer per trainable element).
+func (t *Trainer) optKernel(name string, start time.Time, flopsPer int64) {
+	if t.Profiler != nil {
+		f := engine.Frame{Kernel: name, Op: "adamw", Scope: "optimizer", Phase: engine.PhaseOptimizer}
+		t.Profiler.Record(f, time.Since(start), flopsPer*int64(t.trainableCount()))
+	}
 }
 
 // Evaluate returns the mean next-token loss over the validation split (the
@@ -182,6 +199,7 @@ func (t *Trainer) Evaluate() float64 {
 			t.fwd.Inputs[i], t.fwd.Targets[i] = 0, -1
 		}
 		t.fwd.Graph.Training = false
+		t.fwd.Graph.Profiler = nil // evaluation is not part of the step profile
 		t.fwd.Graph.Forward()
 		sum += t.fwd.Loss.Value() * float64(n*seq)
 		tokens += n * seq

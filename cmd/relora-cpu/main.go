@@ -3,6 +3,7 @@
 //	relora-cpu train [flags]      train (no flags: a small LLaMA on the embedded Brown excerpt)
 //	relora-cpu schedule [flags]   print the learning rate of every update a run would use
 //	relora-cpu bench gemm [flags] GEMM GFLOP/s per shape, layout, threads and kernel
+//	relora-cpu bench step [flags] training-step tokens/s, GFLOP/s and peak RSS
 package main
 
 import (
@@ -20,6 +21,7 @@ Usage:
   relora-cpu train [flags]        train a model (no flags: a small LLaMA on the embedded corpus)
   relora-cpu schedule [flags]     print "update_step lr" for every update of a run's schedule
   relora-cpu bench gemm [flags]   measure GEMM GFLOP/s
+  relora-cpu bench step [flags]   measure training-step tokens/s, GFLOP/s and peak memory
 
 Run "relora-cpu COMMAND --help" for a command's flags.
 `
@@ -46,10 +48,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "schedule":
 		err = cmdSchedule(args[1:], stdout)
 	case "bench":
-		if len(args) < 2 || args[1] != "gemm" {
-			err = fmt.Errorf("bench: name what to measure: relora-cpu bench gemm")
-		} else {
+		switch {
+		case len(args) >= 2 && args[1] == "gemm":
 			err = benchGEMM(args[2:], stdout)
+		case len(args) >= 2 && args[1] == "step":
+			err = benchStep(args[2:], stdout)
+		default:
+			err = fmt.Errorf("name what to measure: relora-cpu bench gemm | bench step")
 		}
 	default:
 		err = fmt.Errorf("unknown command %q (commands: train, schedule, bench)", args[0])

@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/relora-go/relora-go/engine/prof"
 	"github.com/relora-go/relora-go/relora"
 )
 
@@ -61,6 +62,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	trainFlags(fs, &o)
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
+	kprof := fs.String("kernel_profile", "", "write a per-kernel profile of the training steps to `file` (go tool pprof -top)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -91,7 +93,17 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return t.Run()
+	if *kprof == "" {
+		return t.Run()
+	}
+	kp := prof.New()
+	t.Profiler = kp
+	if err := t.Run(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "kernel profile (training steps):")
+	kp.WriteTable(stdout, 12)
+	return writeKernelProfile(kp, *kprof)
 }
 
 // startCPUProfile starts a Go CPU profile; the returned function stops it

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relora-go/relora-go/engine/prof"
+	"github.com/relora-go/relora-go/model"
+	"github.com/relora-go/relora-go/relora"
+)
+
+// benchStep times training steps of a model on random tokens: tokens/s,
+// achieved GFLOP/s and peak RSS, full-rank or ReLoRA-wrapped. Run one
+// configuration per process so that peak RSS belongs to it alone.
+func benchStep(args []string, stdout io.Writer) error {
+	o := relora.DefaultOptions()
+	o.ModelConfig, o.BatchSize, o.TotalBatchSize, o.MaxLength, o.LR = "llama_60m", 4, 4, 256, 1e-3
+	o.LoraR, o.LoraDropout = 0, 0
+	fs := flag.NewFlagSet("bench step", flag.ContinueOnError)
+	fs.StringVar(&o.ModelConfig, "model_config", o.ModelConfig, "model: a built-in name or a JSON config")
+	layers := fs.Int("layers", 0, "override num_hidden_layers (0: the config's)")
+	vocab := fs.Int("vocab", 32000, "vocabulary size")
+	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per step")
+	fs.IntVar(&o.MaxLength, "max_length", o.MaxLength, "sequence length")
+	fs.IntVar(&o.Threads, "threads", 2, "worker threads")
+	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "0: full-rank; >0: ReLoRA-wrapped with this rank")
+	fs.Float64Var(&o.LoraDropout, "lora_dropout", o.LoraDropout, "dropout on the low-rank branch (0 lets the layer run through W0+s·B·A)")
+	steps := fs.Int("steps", 5, "timed steps (after one warm-up step)")
+	kprof := fs.String("kernel_profile", "", "write a pprof kernel profile of the timed steps to `file`")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	cfg, err := model.LoadConfig(o.ModelConfig)
+	if err != nil {
+		return err
+	}
+	if *layers > 0 {
+		cfg.Layers = *layers
+	}
+	cfg.Vocab = *vocab
+	js, _ := json.Marshal(cfg)
+	tmp, err := os.CreateTemp("", "bench-config-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	tmp.Write(js)
+	tmp.Close()
+	o.ModelConfig = tmp.Name()
+	o.UsePeft = o.LoraR > 0
+	if !o.UsePeft {
+		o.LoraR = 128 // unused; keeps validation quiet
+	}
+	o.Steps, o.WarmupSteps, o.TotalBatchSize = 1000, 0, o.BatchSize
+	rng := rand.New(rand.NewPCG(1, 2))
+	tokens := make([]int32, (o.BatchSize*(o.MaxLength+1))*(*steps+2))
+	for i := range tokens {
+		tokens[i] = int32(rng.IntN(cfg.Vocab))
+	}
+	corpus := &relora.Corpus{Train: tokens, Val: tokens[:o.MaxLength+1], Vocab: cfg.Vocab,
+		TrainSource: "random tokens", ValSource: "random tokens"}
+	t, err := relora.NewTrainer(o, corpus, io.Discard)
+	if err != nil {
+		return err
+	}
+	if _, err := t.Step(); err != nil { // warm-up: first-use buffers
+		return err
+	}
+	kp := prof.New()
+	t.Profiler = kp
+	times := make([]time.Duration, *steps)
+	for i := range times {
+		start := time.Now()
+		if _, err := t.Step(); err != nil {
+			return err
+		}
+		times[i] = time.Since(start)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	med := times[len(times)/2]
+	var flops int64
+	for _, r := range kp.ByKernel() {
+		flops += r.Flops
+	}
+	flopsPerStep := float64(flops) / float64(*steps)
+	res := map[string]any{
+		"model": fmt.Sprintf("d%d_l%d_ffn%d_v%d", cfg.Hidden, cfg.Layers, cfg.Intermediate, cfg.Vocab),
+		"mode":  map[bool]string{false: "full-rank", true: "relora r" + strconv.Itoa(o.LoraR)}[o.UsePeft],
+		"batch": o.BatchSize, "seq": o.MaxLength, "threads": t.Pool.Threads(),
+		"step_s":       med.Seconds(),
+		"tokens_per_s": float64(o.BatchSize*o.MaxLength) / med.Seconds(),
+		"gflop_step":   flopsPerStep / 1e9,
+		"gflops":       flopsPerStep / med.Seconds() / 1e9,
+		"peak_rss_mb":  peakRSSMB(),
+	}
+	if *asJSON {
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		fmt.Fprintf(stdout, "%s %s, batch %d × %d, %d threads: median step %.3f s, %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB\n",
+			res["model"], res["mode"], o.BatchSize, o.MaxLength, t.Pool.Threads(), med.Seconds(), res["tokens_per_s"],
+			res["gflop_step"], res["gflops"], res["peak_rss_mb"])
+		kp.WriteTable(stdout, 15)
+	}
+	if *kprof != "" {
+		return writeKernelProfile(kp, *kprof)
+	}
+	return nil
+}
+
+// writeKernelProfile writes a kernel profile in pprof's format.
+func writeKernelProfile(kp *prof.Kernels, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--kernel_profile: %w", err)
+	}
+	if err := kp.WritePprof(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--kernel_profile %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// peakRSSMB is the process's peak resident set (VmHWM), or 0 where
+// /proc is not available.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
