@@ -67,8 +67,8 @@ type Graph struct {
 
 	acts  *Arena
 	tape  []recorded
-	cur   Frame // the op being run, for Kernel
-	kerns int   // kernels the current op reported
+	cur   Frame       // the op being run, for Kernel
+	kerns int         // kernels the current op reported
 	grads [][]float32 // activation gradient buffers, zeroed before backward
 	scope string
 	rope  map[[2]int]*ropeTable
