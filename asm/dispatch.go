@@ -72,3 +72,11 @@ func checkTile(mr, nr, k int, a, b, c []float32, ldc int) {
 			mr, nr, k, len(a), len(b), len(c), ldc))
 	}
 }
+
+// checkTileA is checkTile for a DirectTileFunc.
+func checkTileA(mr, nr, k int, a []float32, lda int, b, c []float32, ldc int) {
+	if k < 0 || lda < k || (k > 0 && len(a) < (mr-1)*lda+k) || len(b) < k*nr || ldc < nr || len(c) < (mr-1)*ldc+nr {
+		panic(fmt.Sprintf("asm: %d×%d direct tile out of range: k=%d len(a)=%d lda=%d len(b)=%d len(c)=%d ldc=%d",
+			mr, nr, k, len(a), lda, len(b), len(c), ldc))
+	}
+}

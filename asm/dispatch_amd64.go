@@ -5,14 +5,14 @@ package asm
 import "golang.org/x/sys/cpu"
 
 // AVX512Kernel is the AVX-512 6×64 row-oriented tile (24 zmm accumulators).
-var AVX512Kernel = Kernel{Name: "avx512", MR: 6, NR: 64, Tile: tileAVX512x6x64}
+var AVX512Kernel = Kernel{Name: "avx512", MR: 6, NR: 64, Tile: tileAVX512x6x64, TileA: tileAVX512x6x64A}
 
 // AVX512x12x32Kernel is the alternative 12×32 AVX-512 tile, kept for
 // benchmarks (RELORA_KERNEL=avx512-12x32); avx512 is the default.
 var AVX512x12x32Kernel = Kernel{Name: "avx512-12x32", MR: 12, NR: 32, Tile: tileAVX512x12x32}
 
 // AVX2Kernel is the AVX2+FMA 6×16 tile (12 ymm accumulators, BLIS haswell).
-var AVX2Kernel = Kernel{Name: "avx2", MR: 6, NR: 16, Tile: tileAVX2x6x16}
+var AVX2Kernel = Kernel{Name: "avx2", MR: 6, NR: 16, Tile: tileAVX2x6x16, TileA: tileAVX2x6x16A}
 
 // archKernels lists the SIMD kernels this CPU runs, best first.
 func archKernels() []Kernel {

@@ -12,11 +12,18 @@ package asm
 // contiguous values). beta == 0 means C is not read. k may be 0.
 type TileFunc func(k int, a, b []float32, c []float32, ldc int, alpha, beta float32)
 
+// DirectTileFunc is a TileFunc that reads A in place from a row-major
+// matrix instead of a packed panel: value (i, p) of the A tile is
+// a[i*lda+p]. It saves packing when op(A) is not transposed.
+type DirectTileFunc func(k int, a []float32, lda int, b []float32, c []float32, ldc int, alpha, beta float32)
+
 // Kernel is one GEMM micro-kernel and the register tile it computes.
 type Kernel struct {
 	Name   string // "go", "avx2", "avx512", "neon"
 	MR, NR int
 	Tile   TileFunc
+	// TileA, when not nil, is the same tile with A read in place.
+	TileA DirectTileFunc
 }
 
 // GoKernel is the portable pure-Go kernel, used when no SIMD level is
@@ -30,6 +37,23 @@ func RefTile(mr, nr, k int, a, b []float32, c []float32, ldc int, alpha, beta fl
 			var s float32
 			for p := 0; p < k; p++ {
 				s += a[p*mr+i] * b[p*nr+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+// RefTileDirect is the reference for every DirectTileFunc.
+func RefTileDirect(mr, nr, k int, a []float32, lda int, b []float32, c []float32, ldc int, alpha, beta float32) {
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nr; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += a[i*lda+p] * b[p*nr+j]
 			}
 			if beta == 0 {
 				c[i*ldc+j] = alpha * s

@@ -102,7 +102,6 @@ func TestKernels(t *testing.T) {
 func testKernel(t *testing.T, kern Kernel) {
 	rng := rand.New(rand.NewSource(1))
 	mr, nr := kern.MR, kern.NR
-	const eps = 1.0 / (1 << 23)
 	for _, k := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 255, 257} {
 		for _, ldc := range []int{nr, nr + 3} {
 			for _, alpha := range []float32{0, 1, -0.5, 1.75} {
@@ -143,33 +142,58 @@ func testKernel(t *testing.T, kern Kernel) {
 						checkGuards(t, name+" a", aAll, 1234.5)
 						checkGuards(t, name+" b", bAll, -4321.5)
 						checkGuards(t, name+" c", cAll, 777)
+						compareTile(t, name, mr, nr, k, a, b, c, cIn, want, ldc, alpha, beta)
+						if kern.TileA == nil {
+							continue
+						}
+						// The same tile with A read in place (row-major, padded rows).
+						lda := k + 5
+						dAll, d := guarded(max(0, (mr-1)*lda+k), 55.5)
 						for i := 0; i < mr; i++ {
-							for j := 0; j < ldc; j++ {
-								idx := i*ldc + j
-								if idx >= cn {
-									break
-								}
-								if j >= nr { // between rows: untouched
-									if math.Float32bits(c[idx]) != math.Float32bits(cIn[idx]) {
-										t.Fatalf("%s: wrote C[%d] outside the tile", name, idx)
-									}
-									continue
-								}
-								var mag float64
-								for p := 0; p < k; p++ {
-									mag += math.Abs(float64(a[p*mr+i] * b[p*nr+j]))
-								}
-								tol := float64(k+2)*eps*mag*math.Abs(float64(alpha)) + 1e-30
-								if beta != 0 {
-									tol += 4 * eps * math.Abs(float64(beta*cIn[idx]))
-								}
-								if !closeTo(c[idx], want[idx], tol) {
-									t.Fatalf("%s: C[%d][%d] = %v, want %v (tol %g)", name, i, j, c[idx], want[idx], tol)
-								}
+							for p := 0; p < k; p++ {
+								d[i*lda+p] = a[p*mr+i]
 							}
 						}
+						copy(c, cIn)
+						kern.TileA(k, d, lda, b, c, ldc, alpha, beta)
+						checkGuards(t, name+" direct a", dAll, 55.5)
+						checkGuards(t, name+" direct c", cAll, 777)
+						compareTile(t, name+" direct", mr, nr, k, a, b, c, cIn, want, ldc, alpha, beta)
 					}
 				}
+			}
+		}
+	}
+}
+
+// compareTile checks c against want within the k·eps·Σ|a·b| tolerance, and
+// that the gap between rows (ldc > nr) was not written.
+func compareTile(t *testing.T, name string, mr, nr, k int, a, b, c, cIn, want []float32, ldc int, alpha, beta float32) {
+	t.Helper()
+	const eps = 1.0 / (1 << 23)
+	cn := (mr-1)*ldc + nr
+	for i := 0; i < mr; i++ {
+		for j := 0; j < ldc; j++ {
+			idx := i*ldc + j
+			if idx >= cn {
+				break
+			}
+			if j >= nr { // between rows: untouched
+				if math.Float32bits(c[idx]) != math.Float32bits(cIn[idx]) {
+					t.Fatalf("%s: wrote C[%d] outside the tile", name, idx)
+				}
+				continue
+			}
+			var mag float64
+			for p := 0; p < k; p++ {
+				mag += math.Abs(float64(a[p*mr+i] * b[p*nr+j]))
+			}
+			tol := float64(k+2)*eps*mag*math.Abs(float64(alpha)) + 1e-30
+			if beta != 0 {
+				tol += 4 * eps * math.Abs(float64(beta*cIn[idx]))
+			}
+			if !closeTo(c[idx], want[idx], tol) {
+				t.Fatalf("%s: C[%d][%d] = %v, want %v (tol %g)", name, i, j, c[idx], want[idx], tol)
 			}
 		}
 	}

@@ -32,6 +32,13 @@ const frame = "$0-96"
 // x86 emits one AVX-512 (vec = "Z", 16 lanes) or AVX2 (vec = "Y", 8 lanes)
 // row-oriented kernel: mr rows of C, nv vectors per row.
 func x86(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int) {
+	x86Kernel(e, name, vec, lanes, mr, nv, nregs, unroll, false)
+}
+
+// x86Kernel emits a kernel; with direct, A is read in place from a
+// row-major matrix (a[i*lda+p], func(k int, a []float32, lda int, b, c
+// []float32, ldc int, alpha, beta float32)) instead of a packed panel.
+func x86Kernel(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int, direct bool) {
 	nr := nv * lanes
 	acc := func(i, v int) string { return fmt.Sprintf("%s%d", vec, i*nv+v) }
 	nacc := mr * nv
@@ -42,15 +49,40 @@ func x86(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int) {
 	}
 	bc := func(i int) string { return fmt.Sprintf("%s%d", vec, nacc+nv+i%nbc) }
 
-	e.comment("func %s(k int, a, b []float32, c []float32, ldc int, alpha, beta float32)", name)
+	// Argument offsets.
+	bOff, cOff, ldcOff, alphaOff, betaOff, fr := 32, 56, 80, 88, 92, frame
+	if direct {
+		bOff, cOff, ldcOff, alphaOff, betaOff, fr = 40, 64, 88, 96, 100, "$0-104"
+	}
+	if direct {
+		e.comment("func %s(k int, a []float32, lda int, b []float32, c []float32, ldc int, alpha, beta float32)", name)
+		e.comment("A is read in place, row i at a[i*lda:].")
+	} else {
+		e.comment("func %s(k int, a, b []float32, c []float32, ldc int, alpha, beta float32)", name)
+	}
 	e.comment("%d×%d tile: %d accumulators, %d B registers, %d broadcast registers.", mr, nr, nacc, nv, nbc)
-	fmt.Fprintf(e, "TEXT ·%s(SB), NOSPLIT, %s\n", name, frame)
+	fmt.Fprintf(e, "TEXT ·%s(SB), NOSPLIT, %s\n", name, fr)
 	e.op("MOVQ k+0(FP), CX")
 	e.op("MOVQ a_base+8(FP), SI")
-	e.op("MOVQ b_base+32(FP), DI")
-	e.op("MOVQ c_base+56(FP), DX")
-	e.op("MOVQ ldc+80(FP), R8")
+	e.op("MOVQ b_base+%d(FP), DI", bOff)
+	e.op("MOVQ c_base+%d(FP), DX", cOff)
+	e.op("MOVQ ldc+%d(FP), R8", ldcOff)
 	e.op("SHLQ $2, R8")
+	// aAddr is the address of A value (p, i) relative to SI.
+	aAddr := func(p, i int) string { return fmt.Sprintf("%d(SI)", (p*mr+i)*4) }
+	aStep := mr * 4
+	if direct {
+		if mr != 6 {
+			panic("direct A needs mr = 6")
+		}
+		e.op("MOVQ lda+32(FP), R9")
+		e.op("SHLQ $2, R9")
+		e.op("LEAQ (R9)(R9*2), R10") // 3·lda
+		e.op("LEAQ (R9)(R9*4), R11") // 5·lda
+		rows := []string{"(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)", "(SI)(R9*4)", "(SI)(R11*1)"}
+		aAddr = func(p, i int) string { return fmt.Sprintf("%d%s", p*4, rows[i]) }
+		aStep = 4
+	}
 	for i := 0; i < nacc; i++ {
 		if vec == "Z" {
 			e.op("VPXORD %s%d, %s%d, %s%d", vec, i, vec, i, vec, i)
@@ -63,7 +95,7 @@ func x86(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int) {
 			e.op("VMOVUPS %d(DI), %s", (p*nr+v*lanes)*4, breg(v))
 		}
 		for i := 0; i < mr; i++ {
-			e.op("VBROADCASTSS %d(SI), %s", (p*mr+i)*4, bc(i))
+			e.op("VBROADCASTSS %s, %s", aAddr(p, i), bc(i))
 			for v := 0; v < nv; v++ {
 				e.op("VFMADD231PS %s, %s, %s", breg(v), bc(i), acc(i, v))
 			}
@@ -76,7 +108,7 @@ func x86(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int) {
 	for p := 0; p < unroll; p++ {
 		step(p)
 	}
-	e.op("ADDQ $%d, SI", unroll*mr*4)
+	e.op("ADDQ $%d, SI", unroll*aStep)
 	e.op("ADDQ $%d, DI", unroll*nr*4)
 	e.op("DECQ BX")
 	e.op("JNZ loop")
@@ -85,7 +117,7 @@ func x86(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int) {
 	e.op("JZ store")
 	e.label("loop1")
 	step(0)
-	e.op("ADDQ $%d, SI", mr*4)
+	e.op("ADDQ $%d, SI", aStep)
 	e.op("ADDQ $%d, DI", nr*4)
 	e.op("DECQ CX")
 	e.op("JNZ loop1")
@@ -96,11 +128,11 @@ func x86(e *emitter, name, vec string, lanes, mr, nv, nregs int, unroll int) {
 	} else {
 		beta = breg(1)
 	}
-	e.op("VBROADCASTSS alpha+88(FP), %s", alpha)
-	e.op("MOVL beta+92(FP), AX")
+	e.op("VBROADCASTSS alpha+%d(FP), %s", alphaOff, alpha)
+	e.op("MOVL beta+%d(FP), AX", betaOff)
 	e.op("SHLL $1, AX") // drop the sign: ±0 both mean "C is write-only"
 	e.op("JZ beta0")
-	e.op("VBROADCASTSS beta+92(FP), %s", beta)
+	e.op("VBROADCASTSS beta+%d(FP), %s", betaOff, beta)
 	for i := 0; i < mr; i++ {
 		for v := 0; v < nv; v++ {
 			e.op("VMULPS %s, %s, %s", alpha, acc(i, v), acc(i, v))
@@ -247,12 +279,14 @@ func main() {
 	z.WriteString("//go:build amd64 && gc && !purego\n\n#include \"textflag.h\"\n\n")
 	x86(&z, "sgemmAVX512x6x64", "Z", 16, 6, 4, 32, 4)
 	x86(&z, "sgemmAVX512x12x32", "Z", 16, 12, 2, 32, 4)
+	x86Kernel(&z, "sgemmAVX512x6x64A", "Z", 16, 6, 4, 32, 4, true)
 	write("../sgemm_avx512_amd64.s", &z)
 
 	var y emitter
 	y.WriteString(header)
 	y.WriteString("//go:build amd64 && gc && !purego\n\n#include \"textflag.h\"\n\n")
 	x86(&y, "sgemmAVX2x6x16", "Y", 8, 6, 2, 16, 4)
+	x86Kernel(&y, "sgemmAVX2x6x16A", "Y", 8, 6, 2, 16, 4, true)
 	write("../sgemm_avx2_amd64.s", &y)
 
 	var n emitter

@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"flag"
 	"fmt"
 	"math/rand"
 	"testing"
@@ -30,11 +31,15 @@ func benchOperands(s BenchShape) (a, b, c []float32, lda, ldb, ldc int) {
 	return
 }
 
+var flagNoDirect = flag.Bool("nodirect", false, "benchmarks: pack a row-major A instead of reading it in place")
+
 // BenchmarkSgemm reports GFLOP/s for the default shapes, 1 and 2 threads,
 // with the selected kernel (RELORA_KERNEL picks another). Filter with e.g.
 // -bench 'Sgemm/NN/4096x512x128/'.
 func BenchmarkSgemm(b *testing.B) {
 	kern := asm.Selected()
+	noDirect = *flagNoDirect
+	defer func() { noDirect = false }()
 	for _, s := range BenchShapes(nil) {
 		for _, threads := range []int{1, 2} {
 			name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)

@@ -25,6 +25,9 @@ var caches struct {
 // exercise every blocking loop on small matrices).
 var testBlocking *blocking
 
+// noDirect turns off the in-place A path (tests and benchmarks compare).
+var noDirect bool
+
 // blockingFor derives block sizes from the L1 and L2 data cache sizes:
 // the A panel (MR×KC floats) fills at most half of L1 and the packed B
 // block (KC×NC) at most half of L2. KC is capped at 512, the value BLIS's
@@ -65,9 +68,10 @@ type workspace struct {
 	// The current (jc, pc) block.
 	jc, nc, pc, kc int
 	betaBlk        float32
-	strips         int // NR-wide strips in the block
-	mu, mUnits     int // rows per unit (a multiple of MR), row units
-	nChunks        int // column chunks per row unit
+	strips         int  // NR-wide strips in the block
+	mu, mUnits     int  // rows per unit (a multiple of MR), row units
+	direct         bool // full MR-row strips read A in place (kern.TileA)
+	nChunks        int  // column chunks per row unit
 
 	apack []float32   // packed op(A)[:, pc:pc+KC], all rows, shared
 	bpack []float32   // packed B block, shared
@@ -124,6 +128,9 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 	for w := 0; w < threads; w++ {
 		ws.tile[w] = grow(ws.tile[w], mr*nr)
 	}
+	// A row-major op(A) is read in place by kernels that can (no packing);
+	// only a last, partial strip of rows is packed.
+	ws.direct = !transA && kern.TileA != nil && !noDirect
 	ws.apack = grow(ws.apack, ceilDiv(m, mr)*mr*kcb)
 	ws.bpack = grow(ws.bpack, kcb*ncb)
 
@@ -185,6 +192,10 @@ func (t *computeTask) Run(w, i int) {
 	alpha, beta := ws.alpha, ws.betaBlk
 	for ir := i0; ir < i1; ir += mr {
 		mrr := min(mr, i1-ir)
+		if ws.direct && mrr == mr {
+			t.direct(w, ir, s0, s1)
+			continue
+		}
 		ap := ws.apack[ir*kc : (ir+mr)*kc]
 		for s := s0; s < s1; s++ {
 			bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
@@ -200,6 +211,27 @@ func (t *computeTask) Run(w, i int) {
 	}
 }
 
+// direct runs the tiles of one full MR-row strip with A read in place.
+func (t *computeTask) direct(w, ir, s0, s1 int) {
+	ws := t.ws
+	mr, nr, kc := ws.kern.MR, ws.kern.NR, ws.kc
+	tileFn := ws.kern.TileA
+	c, ldc := ws.c, ws.ldc
+	alpha, beta := ws.alpha, ws.betaBlk
+	a := ws.a[ir*ws.lda+ws.pc:]
+	for s := s0; s < s1; s++ {
+		bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
+		j := ws.jc + s*nr
+		nrr := min(nr, ws.jc+ws.nc-j)
+		if nrr == nr {
+			tileFn(kc, a, ws.lda, bp, c[ir*ldc+j:], ldc, alpha, beta)
+			continue
+		}
+		tileFn(kc, a, ws.lda, bp, ws.tile[w], nr, alpha, 0)
+		mergeTile(ws.tile[w], nr, mr, nrr, beta, c[ir*ldc+j:], ldc)
+	}
+}
+
 // packATask packs the rows of one unit of op(A)[:, pc:pc+kc].
 type packATask struct{ ws *workspace }
 
@@ -207,6 +239,12 @@ func (t *packATask) Run(w, i int) {
 	ws := t.ws
 	i0, i1 := i*ws.mu, min(ws.m, (i+1)*ws.mu)
 	mr, kc := ws.kern.MR, ws.kc
+	if ws.direct { // only a partial last strip needs packing
+		if i1 != ws.m || ws.m%mr == 0 {
+			return
+		}
+		i0 = ws.m / mr * mr
+	}
 	packA(ws.apack[i0*kc:ceilDiv(i1, mr)*mr*kc], mr, i1-i0, kc, ws.transA, ws.a, ws.lda, i0, ws.pc)
 }
 

@@ -238,8 +238,16 @@ func TestSgemmSpecialValues(t *testing.T) {
 // (several N blocks, several K blocks with beta on the first only, several
 // row units, column chunks) runs on small matrices.
 func TestSgemmBlocked(t *testing.T) {
+	for _, nd := range []bool{false, true} {
+		noDirect = nd
+		testSgemmBlocked(t)
+	}
+	noDirect = false
+}
+
+func testSgemmBlocked(t *testing.T) {
 	for _, kern := range asm.Available() {
-		t.Run(kern.Name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/noDirect=%v", kern.Name, noDirect), func(t *testing.T) {
 			for _, blk := range []blocking{{kc: 8, nc: kern.NR, mc: kern.MR}, {kc: 24, nc: 2 * kern.NR, mc: 3 * kern.MR}} {
 				testBlocking = &blk
 				rng := rand.New(rand.NewSource(4))
