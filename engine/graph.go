@@ -72,11 +72,12 @@ type Graph struct {
 	grads [][]float32 // activation gradient buffers, zeroed before backward
 	scope string
 	rope  map[[2]int]*ropeTable
+	temps map[string][]float32
 }
 
 // NewGraph returns an empty tape whose parallel ops run on pool.
 func NewGraph(pool *sched.Pool) *Graph {
-	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}}
+	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}, temps: map[string][]float32{}}
 }
 
 // SetScope names the layer that the ops recorded next belong to (for
@@ -110,6 +111,19 @@ func (g *Graph) NewActivation(name string, grad bool, shape ...int) *Tensor {
 // Scratch carves a buffer that is neither an output nor a gradient (saved
 // statistics, per-worker scratch).
 func (g *Graph) Scratch(n int) []float32 { return g.acts.Alloc(n) }
+
+// Temp reserves a buffer of at least n floats under a name, shared by
+// every op that asks for the same name: for values an op needs only while
+// it runs (never from forward to backward). Ops fetch it with TempBuf at
+// run time, after the graph is complete.
+func (g *Graph) Temp(name string, n int) {
+	if len(g.temps[name]) < n {
+		g.temps[name] = make([]float32, n)
+	}
+}
+
+// TempBuf returns the first n floats of a buffer reserved with Temp.
+func (g *Graph) TempBuf(name string, n int) []float32 { return g.temps[name][:n] }
 
 // Forward runs every op in recording order.
 func (g *Graph) Forward() {

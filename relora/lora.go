@@ -60,10 +60,10 @@ func (l *Linear) Apply(g *engine.Graph, x *engine.Tensor) *engine.Tensor {
 	y := g.NewActivation(l.B.Name, true, append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), out)...)
 	o := &loraOp{x: x, l: l, y: y, n: n, in: in, out: out, r: r}
 	o.u = g.Scratch(n * r)
-	o.du = g.Scratch(n * r)
+	g.Temp("lora.du", n*r)
 	if l.Dropout > 0 {
 		o.xd = g.Scratch(n * in)
-		o.dxd = g.Scratch(n * in)
+		g.Temp("lora.dxd", n*in)
 		o.keep = make([]bool, n*in)
 	}
 	g.Record(o, y)
@@ -105,8 +105,8 @@ type loraOp struct {
 	x, y          *engine.Tensor
 	l             *Linear
 	n, in, out, r int
-	u, du         []float32 // [n, r]: x̃·Aᵀ and its gradient
-	xd, dxd       []float32 // [n, in]: dropout(x) and a scratch for its gradient
+	u             []float32 // [n, r]: x̃·Aᵀ (its gradient lives in the graph's temp "lora.du")
+	xd            []float32 // [n, in]: dropout(x) (a temp "lora.dxd" holds its gradient)
 	keep          []bool    // [n, in]: the dropout mask of the last training forward
 	training      bool
 }
@@ -178,6 +178,7 @@ func (o *loraOp) Forward(g *engine.Graph) {
 
 func (o *loraOp) Backward(g *engine.Graph) {
 	l, dy := o.l, o.y.Grad
+	du := g.TempBuf("lora.du", o.n*o.r)
 	xin := o.x.Data
 	if o.xd != nil && o.training {
 		xin = o.xd
@@ -186,9 +187,9 @@ func (o *loraOp) Backward(g *engine.Graph) {
 		g.GEMM(true, false, o.out, o.r, o.n, l.Scale, dy, o.out, o.u, o.r, 1, l.B.Grad, o.r)
 	}
 	// dU = s·dY·B
-	g.GEMM(false, false, o.n, o.r, o.out, l.Scale, dy, o.out, l.B.Data, o.r, 0, o.du, o.r)
+	g.GEMM(false, false, o.n, o.r, o.out, l.Scale, dy, o.out, l.B.Data, o.r, 0, du, o.r)
 	if l.A.Grad != nil { // dA += dUᵀ·X̃
-		g.GEMM(true, false, o.r, o.in, o.n, 1, o.du, o.r, xin, o.in, 1, l.A.Grad, o.in)
+		g.GEMM(true, false, o.r, o.in, o.n, 1, du, o.r, xin, o.in, 1, l.A.Grad, o.in)
 	}
 	if o.x.Grad == nil {
 		return
@@ -201,15 +202,16 @@ func (o *loraOp) Backward(g *engine.Graph) {
 		g.GEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Data, o.in, 1, o.x.Grad, o.in)
 	}
 	if o.xd == nil || !o.training { // dX += dU·A
-		g.GEMM(false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)
+		g.GEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)
 		return
 	}
 	// dX += mask ⊙ (dU·A)/keep
-	g.GEMM(false, false, o.n, o.in, o.r, 1, o.du, o.r, l.A.Data, o.in, 0, o.dxd, o.in)
+	dxd := g.TempBuf("lora.dxd", o.n*o.in)
+	g.GEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Data, o.in, 0, dxd, o.in)
 	inv := 1 / (1 - l.Dropout)
 	for i, k := range o.keep {
 		if k {
-			o.x.Grad[i] += o.dxd[i] * inv
+			o.x.Grad[i] += dxd[i] * inv
 		}
 	}
 }

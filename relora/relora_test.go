@@ -4,7 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/relora-go/relora-go/engine"
 )
@@ -284,5 +286,49 @@ func gradLoRA(t *testing.T, dropout float32, loraOnly bool) {
 				t.Fatalf("dropout %g: d/d%s[%d]: analytic %g, finite difference %g", dropout, in.Name, i, in.Grad[i], fd)
 			}
 		}
+	}
+}
+
+// flopCounter sums the FLOPs of every kernel per phase, as reported by the
+// engine's GEMM wrapper from the actual m, n, k of each call.
+type flopCounter struct{ byPhase [3]int64 }
+
+func (f *flopCounter) Record(fr engine.Frame, _ time.Duration, flops int64) {
+	if strings.HasPrefix(fr.Kernel, "sgemm") {
+		f.byPhase[fr.Phase] += flops
+	}
+}
+
+func TestNoWeightGradientGEMMForW0(t *testing.T) {
+	count := func(mod func(*Options)) (*Trainer, [3]int64) {
+		tr := smallTrainer(t, func(o *Options) {
+			o.TotalBatchSize = o.BatchSize
+			o.LoraDropout = 0
+			if mod != nil {
+				mod(o)
+			}
+		})
+		fc := &flopCounter{}
+		tr.Profiler = fc
+		if _, err := tr.Step(); err != nil {
+			t.Fatal(err)
+		}
+		return tr, fc.byPhase
+	}
+	_, full := count(nil)
+	tr, wrapped := count(func(o *Options) { o.UsePeft, o.LoraR = true, 8 })
+	// Per wrapped Linear and micro-batch of n rows, the backward GEMMs are
+	// dB = s·dYᵀ·U, dU = s·dY·B, dA = dUᵀ·X (2·n·r·(2·out + in)) and one
+	// dX = dY·W_eff (2·n·in·out); full-rank runs dX and dW (2 × 2·n·in·out).
+	n := int64(tr.Opts.BatchSize * tr.Opts.MaxLength)
+	var extra, saved int64
+	for _, l := range tr.Layers {
+		in, out, r := int64(l.A.Cols()), int64(l.B.Rows()), int64(l.A.Rows())
+		extra += 2 * n * r * (2*out + in)
+		saved += 2 * n * in * out
+	}
+	if got, want := wrapped[engine.PhaseBackward], full[engine.PhaseBackward]-saved+extra; got != want {
+		t.Fatalf("backward GEMM FLOPs %d, want %d (full-rank %d minus dW0 %d plus factors %d): a weight gradient for W0 ran",
+			got, want, full[engine.PhaseBackward], saved, extra)
 	}
 }
