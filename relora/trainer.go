@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/relora-go/relora-go/data"
@@ -74,6 +75,11 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 	t.Pool = sched.New(opts.Threads)
 	t.Model = model.New(cfg)
 	t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
+	if opts.WarmedUpModel != "" {
+		if err := loadWarmedUp(t.Model, opts.WarmedUpModel); err != nil {
+			return nil, err
+		}
+	}
 	t.factors = NewStream(opts.Seed, 0xfac7)
 	t.prune = NewStream(opts.Seed, 0x9e5e7)
 	if opts.Relora > 0 {
@@ -352,4 +358,22 @@ func (t *Trainer) event(name string, fields map[string]any) {
 		t.metrics.Event(t.Update, name, fields)
 	}
 	fmt.Fprintf(t.Out, "event  %5d  %s %v\n", t.Update, name, fields)
+}
+
+// loadWarmedUp fills a plain model from a directory holding a full-rank
+// model.safetensors (a run's final/ or a checkpoint of a full-rank run).
+func loadWarmedUp(m *model.Model, dir string) error {
+	st, err := model.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return fmt.Errorf("--warmed_up_model: %w", err)
+	}
+	for _, name := range st.Names() {
+		if strings.Contains(name, ".lora_") {
+			return fmt.Errorf("--warmed_up_model %s holds low-rank factors (%s): give a full-rank model, e.g. a run's final/ directory", dir, name)
+		}
+	}
+	if err := m.LoadWeights(st); err != nil {
+		return fmt.Errorf("--warmed_up_model: %w", err)
+	}
+	return nil
 }

@@ -4,7 +4,11 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/relora-go/relora-go/model"
 )
 
 func smallTrainer(t *testing.T, mod func(*Options)) *Trainer {
@@ -81,5 +85,40 @@ func TestAccumulationEqualsOneBigBatch(t *testing.T) {
 		if d := math.Abs(float64(v - b.Model.Head.Data[i])); d > 1e-5 {
 			t.Fatalf("head weight %d differs by %g after 3 updates", i, d)
 		}
+	}
+}
+
+func TestWarmedUpModelStartsFromSavedWeights(t *testing.T) {
+	full := smallTrainer(t, nil)
+	for i := 0; i < 3; i++ {
+		if _, err := full.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	if err := full.Model.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	warm := smallTrainer(t, func(o *Options) { o.WarmedUpModel, o.UsePeft, o.LoraR = dir, true, 8 })
+	if warm.Layers == nil {
+		t.Fatal("a warmed-up low-rank run did not wrap the model")
+	}
+	for _, l := range warm.Layers {
+		if l.W0.Grad != nil {
+			t.Fatal("W0 not frozen")
+		}
+	}
+	if !slices.Equal(warm.Model.Head.Data, full.Model.Head.Data) || !slices.Equal(warm.Layers[3].W0.Data, full.Model.Blocks[0].O.(*model.Dense).W.Data) {
+		t.Fatal("the warmed-up weights were not loaded")
+	}
+	// a wrapped checkpoint is not a warm start
+	if err := warm.Model.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.WarmedUpModel, o.UsePeft = dir, true
+	c, _ := LoadCorpus(o)
+	if _, err := NewTrainer(o, c, io.Discard); err == nil || !strings.Contains(err.Error(), "low-rank factors") {
+		t.Fatalf("loading a wrapped model as warm start: error %v", err)
 	}
 }
