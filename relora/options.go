@@ -46,6 +46,7 @@ type Options struct {
 	MagnitudePruning float64 `flag:"optimizer_magnitude_pruning"` // --optimizer_magnitude_pruning
 	WarmStartSteps   int     `flag:"warm_start_steps"`            // --warm_start_steps: full-rank updates before wrapping, in this run
 	WarmedUpModel    string  `flag:"warmed_up_model"`             // --warmed_up_model: start from this full-rank model directory (model.safetensors)
+	WarmStartLR      float64 `flag:"warm_start_lr"`               // --warm_start_lr: peak LR of the warm-start stage (0: --lr)
 
 	// Run control: free to change when a run resumes (tagged run:"true").
 	Threads         int    `flag:"threads" run:"true"`          // --threads (0: all cores); results are bitwise reproducible at a fixed count
@@ -110,6 +111,9 @@ func (o Options) Validate() error {
 	}
 	if !(o.LR >= 0) || o.LR > 10 {
 		return fmt.Errorf("--lr must be in [0, 10], got %g", o.LR)
+	}
+	if !(o.WarmStartLR >= 0) || o.WarmStartLR > 10 {
+		return fmt.Errorf("--warm_start_lr must be in [0, 10], got %g", o.WarmStartLR)
 	}
 	if !(o.WeightDecay >= 0) {
 		return fmt.Errorf("--weight_decay must not be negative, got %g", o.WeightDecay)
@@ -201,7 +205,11 @@ func (o Options) warmSchedule() Schedule {
 // LRAt is the learning rate of update k (1-based) of the run.
 func (o Options) LRAt(k int) float64 {
 	if k <= o.WarmStartSteps {
-		return o.warmSchedule().LR(o.LR, k)
+		lr := o.LR
+		if o.WarmStartLR > 0 {
+			lr = o.WarmStartLR
+		}
+		return o.warmSchedule().LR(lr, k)
 	}
 	return o.Schedule().LR(o.LR, k-o.WarmStartSteps)
 }

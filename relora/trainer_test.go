@@ -122,3 +122,20 @@ func TestWarmedUpModelStartsFromSavedWeights(t *testing.T) {
 		t.Fatalf("loading a wrapped model as warm start: error %v", err)
 	}
 }
+
+func TestLearningRateAcrossAWarmStart(t *testing.T) {
+	o := DefaultOptions()
+	o.Steps, o.WarmupSteps, o.WarmStartSteps, o.UsePeft = 20, 2, 10, true
+	o.LR, o.WarmStartLR, o.MinLRRatio = 2, 1, 0.1
+	// warm stage: the full-rank cosine over all 20 updates at the warm LR;
+	// cosmult(x) = m + (1−m)·0.5·(1 + cos(π·x/(N−W1))), update k uses λ(k−1)
+	cos := func(t int) float64 { return 0.1 + 0.9*0.5*(1+math.Cos(math.Pi*float64(t-2)/18)) }
+	want := map[int]float64{1: 0, 2: 0.5, 3: 1, 10: cos(9),
+		// low-rank stage: its own schedule over the remaining 10 updates, from 0
+		11: 0, 12: 2 * 0.5, 13: 2 * 1}
+	for k, w := range want {
+		if got := o.LRAt(k); math.Abs(got-w) > 1e-12 {
+			t.Errorf("update %d: lr %.12g, want %.12g", k, got, w)
+		}
+	}
+}

@@ -51,6 +51,7 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.Float64Var(&o.MagnitudePruning, "optimizer_magnitude_pruning", o.MagnitudePruning, "at restarts, zero this fraction of the smallest factor moments (needs --reset_optimizer_on_relora=false)")
 	fs.IntVar(&o.WarmStartSteps, "warm_start_steps", o.WarmStartSteps, "full-rank updates before the low-rank stage starts (warm start in one run)")
 
+	fs.Float64Var(&o.WarmStartLR, "warm_start_lr", o.WarmStartLR, "peak learning rate of the warm-start stage (0: --lr; the paper uses about half of ReLoRA's)")
 	fs.StringVar(&o.WarmedUpModel, "warmed_up_model", o.WarmedUpModel, "start from the full-rank model in this directory (a run's final/): the warm start of an earlier run")
 	fs.IntVar(&o.SaveEvery, "save_every", o.SaveEvery, "updates between checkpoints in --save_dir (0: none)")
 	fs.IntVar(&o.KeepCheckpoints, "keep_checkpoints", o.KeepCheckpoints, "keep only the newest N checkpoints (0: all)")
