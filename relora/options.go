@@ -64,7 +64,7 @@ func DefaultOptions() Options {
 		ModelConfig:    "llama_9m",
 		LR:             3e-3,
 		BatchSize:      8,
-		TotalBatchSize: 8,
+		TotalBatchSize: 0, // = batch_size: no accumulation
 		MaxLength:      128,
 		Steps:          300,
 		WarmupSteps:    30,

@@ -20,7 +20,7 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.StringVar(&o.ValData, "val_data", o.ValData, "validation text (default: embedded Brown val, or the last 5% of --data)")
 	fs.Float64Var(&o.LR, "lr", o.LR, "peak learning rate")
 	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per micro-batch")
-	fs.IntVar(&o.TotalBatchSize, "total_batch_size", o.TotalBatchSize, "sequences per update, a multiple of --batch_size (gradient accumulation)")
+	fs.IntVar(&o.TotalBatchSize, "total_batch_size", o.TotalBatchSize, "sequences per update, a multiple of --batch_size (gradient accumulation; 0: --batch_size)")
 	fs.IntVar(&o.MaxLength, "max_length", o.MaxLength, "sequence length in tokens")
 	fs.IntVar(&o.Steps, "num_training_steps", o.Steps, "optimizer updates")
 	fs.IntVar(&o.WarmupSteps, "warmup_steps", o.WarmupSteps, "linear warmup updates")
