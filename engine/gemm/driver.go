@@ -270,21 +270,13 @@ func packA(dst []float32, mr, rows, kc int, trans bool, a []float32, lda, i0, pc
 	dst = dst[:strips*mr*kc]
 	if trans { // A stored k×m: column p of op(A) is contiguous
 		full := rows / mr
+		packAT(dst, mr, full, kc, a, lda, i0, pc)
+		if full == strips {
+			return
+		}
 		for p := 0; p < kc; p++ {
 			src := a[(pc+p)*lda+i0:]
 			src = src[:rows]
-			if mr == 6 {
-				for s := 0; s < full; s++ {
-					d := dst[s*6*kc+p*6 : s*6*kc+p*6+6 : s*6*kc+p*6+6]
-					x := src[s*6 : s*6+6 : s*6+6]
-					d[0], d[1], d[2], d[3], d[4], d[5] = x[0], x[1], x[2], x[3], x[4], x[5]
-				}
-			} else {
-				for s := 0; s < full; s++ {
-					d := dst[s*mr*kc+p*mr : s*mr*kc+p*mr+mr]
-					copy(d, src[s*mr:s*mr+mr])
-				}
-			}
 			if full < strips {
 				d := dst[full*mr*kc+p*mr : full*mr*kc+p*mr+mr]
 				n := copy(d, src[full*mr:])
@@ -312,6 +304,19 @@ func packA(dst []float32, mr, rows, kc int, trans bool, a []float32, lda, i0, pc
 			for p := 0; p < kc; p++ {
 				clear(ds[p*mr+mrr : p*mr+mr])
 			}
+		}
+	}
+}
+
+// packAT packs full mr-wide strips of a transposed A (stored k×m), a block
+// of memory rows at a time so that the rows stay in L1 across strips.
+func packAT(dst []float32, mr, strips, kc int, a []float32, lda, i0, pc int) {
+	const pb = 8 // rows of memory per block: a power-of-two lda maps them to few L1 sets
+	for p0 := 0; p0 < kc; p0 += pb {
+		pl := min(pb, kc-p0)
+		for s := 0; s < strips; s++ {
+			off := (pc+p0)*lda + i0 + s*mr
+			asm.CopyRows(dst[s*mr*kc+p0*mr:], mr, a[off:], lda, pl, mr)
 		}
 	}
 }
