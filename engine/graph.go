@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"runtime/pprof"
 	"time"
 
 	"github.com/relora-go/relora-go/engine/sched"
@@ -73,11 +75,12 @@ type Graph struct {
 	scope string
 	rope  map[[2]int]*ropeTable
 	temps map[string][]float32
+	label map[string]context.Context // pprof labels per op kind
 }
 
 // NewGraph returns an empty tape whose parallel ops run on pool.
 func NewGraph(pool *sched.Pool) *Graph {
-	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}, temps: map[string][]float32{}}
+	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}, temps: map[string][]float32{}, label: map[string]context.Context{}}
 }
 
 // SetScope names the layer that the ops recorded next belong to (for
@@ -89,6 +92,9 @@ func (g *Graph) SetScope(s string) { g.scope = s }
 // is skipped. A nil out (a loss) always runs backward.
 func (g *Graph) Record(op Op, out *Tensor) {
 	g.tape = append(g.tape, recorded{op, g.scope, out == nil || out.Grad != nil})
+	if _, ok := g.label[op.Kind()]; !ok {
+		g.label[op.Kind()] = pprof.WithLabels(context.Background(), pprof.Labels("op", op.Kind()))
+	}
 }
 
 // Ops is the number of recorded ops.
@@ -147,6 +153,7 @@ func (g *Graph) Backward() {
 }
 
 func (g *Graph) run(r recorded, phase Phase) {
+	g.Pool.SetLabels(g.label[r.op.Kind()])
 	if g.Profiler == nil {
 		if phase == PhaseForward {
 			r.op.Forward(g)

@@ -19,12 +19,6 @@ type Task interface {
 	Run(w, i int)
 }
 
-// Labeled is implemented by tasks that want their pool workers to carry
-// pprof labels (so a CPU profile attributes worker time to the op).
-type Labeled interface {
-	Labels() context.Context
-}
-
 // Pool is a fixed set of worker goroutines. The zero value is not usable;
 // use New. A nil *Pool is valid and runs everything on the caller.
 type Pool struct {
@@ -37,7 +31,19 @@ type Pool struct {
 	next    atomic.Int64
 	pending atomic.Int64
 	done    chan struct{}
-	ctx     context.Context
+	ctx     context.Context // pprof labels for the workers (SetLabels)
+}
+
+// SetLabels makes the pool's workers and the calling goroutine carry the
+// pprof labels of ctx for the Runs that follow, so that a CPU profile
+// attributes their time (the engine labels each op: op=<kind>). Pass a
+// context made once and reused: SetLabels itself does not allocate.
+func (p *Pool) SetLabels(ctx context.Context) {
+	if p == nil || p.ctx == ctx {
+		return
+	}
+	p.ctx = ctx
+	pprof.SetGoroutineLabels(ctx)
 }
 
 // New starts a pool with the given number of threads (the caller counts as
@@ -76,13 +82,9 @@ func (p *Pool) Close() {
 func (p *Pool) worker(w int) {
 	var labelled context.Context
 	for range p.wake[w] {
-		if p.ctx != labelled {
+		if p.ctx != labelled && p.ctx != nil {
 			labelled = p.ctx
-			if labelled != nil {
-				pprof.SetGoroutineLabels(labelled)
-			} else {
-				pprof.SetGoroutineLabels(context.Background())
-			}
+			pprof.SetGoroutineLabels(labelled)
 		}
 		p.drain(w)
 		if p.pending.Add(-1) == 0 {
@@ -120,10 +122,6 @@ func (p *Pool) Run(n int, t Task) {
 	}
 	defer p.mu.Unlock()
 	p.task, p.n = t, int64(n)
-	p.ctx = nil
-	if l, ok := t.(Labeled); ok {
-		p.ctx = l.Labels()
-	}
 	p.next.Store(0)
 	workers := min(p.threads, n)
 	p.pending.Store(int64(workers - 1))
