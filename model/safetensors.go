@@ -1,9 +1,11 @@
 package model
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -198,27 +200,43 @@ func WriteSafetensors(path string, tensors []Named, meta map[string]string) erro
 	for (8+len(hj))%8 != 0 {
 		hj = append(hj, ' ')
 	}
-	buf := make([]byte, 8, 8+len(hj)+int(off))
-	binary.LittleEndian.PutUint64(buf, uint64(len(hj)))
-	buf = append(buf, hj...)
-	for _, n := range tensors {
-		for _, v := range n.T.Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+	return WriteAtomic(path, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(hj)))
+		bw.Write(n[:])
+		bw.Write(hj)
+		var buf [4]byte
+		for _, t := range tensors {
+			for _, v := range t.T.Data {
+				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+				bw.Write(buf[:])
+			}
 		}
-	}
-	return WriteFileAtomic(path, buf)
+		return bw.Flush()
+	})
 }
 
 // WriteFileAtomic writes data to path through a temporary file that is
 // synced and renamed over the target, then syncs the directory.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic streams a file's contents from write into a temporary file
+// in the target's directory, syncs it, renames it over path and syncs the
+// directory: a crash leaves either the old file or the complete new one.
+func WriteAtomic(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = write(f)
 	if err == nil {
 		err = f.Sync()
 	}
