@@ -80,3 +80,33 @@ func checkTileA(mr, nr, k int, a []float32, lda int, b, c []float32, ldc int) {
 			mr, nr, k, len(a), lda, len(b), len(c), ldc))
 	}
 }
+
+// checkSup is checkTile for a SupFunc.
+func checkSup(mr, nr, m, n, k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int) {
+	ok := m >= 0 && m <= mr && n >= 0 && n <= nr && k >= 0 && rsA >= 0 && csA >= 0 && ldb >= n && ldc >= n
+	if ok && m > 0 && n > 0 {
+		ok = len(c) >= (m-1)*ldc+n
+		if k > 0 {
+			ok = ok && len(a) > (m-1)*rsA+(k-1)*csA && len(b) >= (k-1)*ldb+n
+		}
+	}
+	if !ok {
+		panic(fmt.Sprintf("asm: sup tile out of range: m=%d n=%d k=%d len(a)=%d rsA=%d csA=%d len(b)=%d ldb=%d len(c)=%d ldc=%d",
+			m, n, k, len(a), rsA, csA, len(b), ldb, len(c), ldc))
+	}
+}
+
+// checkDot is checkTile for a DotFunc.
+func checkDot(maxM, maxN, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	ok := m >= 0 && m <= maxM && n >= 0 && n <= maxN && k >= 0 && lda >= k && ldb >= k && ldc >= n
+	if ok && m > 0 && n > 0 {
+		ok = len(c) >= (m-1)*ldc+n
+		if k > 0 {
+			ok = ok && len(a) >= (m-1)*lda+k && len(b) >= (n-1)*ldb+k
+		}
+	}
+	if !ok {
+		panic(fmt.Sprintf("asm: dot tile out of range: m=%d n=%d k=%d len(a)=%d lda=%d len(b)=%d ldb=%d len(c)=%d ldc=%d",
+			m, n, k, len(a), lda, len(b), ldb, len(c), ldc))
+	}
+}

@@ -5,7 +5,8 @@ package asm
 import "golang.org/x/sys/cpu"
 
 // AVX512Kernel is the AVX-512 6×64 row-oriented tile (24 zmm accumulators).
-var AVX512Kernel = Kernel{Name: "avx512", MR: 6, NR: 64, Tile: tileAVX512x6x64, TileA: tileAVX512x6x64A}
+var AVX512Kernel = Kernel{Name: "avx512", MR: 6, NR: 64, Tile: tileAVX512x6x64, TileA: tileAVX512x6x64A,
+	Sup: supTileAVX512, Dot: dotTileAVX512, DotMR: 3}
 
 // AVX512x12x32Kernel is the alternative 12×32 AVX-512 tile, kept for
 // benchmarks (RELORA_KERNEL=avx512-12x32); avx512 is the default.

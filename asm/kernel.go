@@ -24,6 +24,64 @@ type Kernel struct {
 	Tile   TileFunc
 	// TileA, when not nil, is the same tile with A read in place.
 	TileA DirectTileFunc
+	// Sup, when not nil, computes a partial tile (m ≤ MR, n ≤ NR) with A
+	// and B read in place; GEMM uses it for skinny m (e.g. m = 1).
+	Sup SupFunc
+	// Dot, when not nil, computes a partial tile with B transposed (op(B) =
+	// Bᵀ, B stored n×k) as dot products, both operands read in place; m ≤
+	// DotMR, n ≤ NR. GEMM uses it for skinny m with a transposed B.
+	Dot   DotFunc
+	DotMR int
+}
+
+// DotFunc computes an m×n tile of C = alpha·A·Bᵀ + beta·C with A stored
+// m×k and B stored n×k, read in place:
+//
+//	C[i*ldc+j] = alpha·Σ_p a[i*lda+p]·b[j*ldb+p] + beta·C[i*ldc+j]
+//
+// beta == 0 means C is not read.
+type DotFunc func(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+
+// RefDot is the reference for every DotFunc.
+func RefDot(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += a[i*lda+p] * b[j*ldb+p]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+// SupFunc computes an m×n tile (m ≤ MR, n ≤ NR) with both operands read in
+// place from strided storage, no packing:
+//
+//	C[i*ldc+j] = alpha·Σ_p a[i*rsA+p*csA]·b[p*ldb+j] + beta·C[i*ldc+j]
+//
+// for i < m, j < n, p < k. beta == 0 means C is not read.
+type SupFunc func(m, n, k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32)
+
+// RefSup is the reference for every SupFunc.
+func RefSup(m, n, k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += a[i*rsA+p*csA] * b[p*ldb+j]
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
 }
 
 // GoKernel is the portable pure-Go kernel, used when no SIMD level is

@@ -255,6 +255,214 @@ func neon(e *emitter, name string, mr, nv int) {
 	e.WriteString("\n")
 }
 
+// sup emits an AVX-512 "small/unpacked" kernel for mr rows (1..6) and up to
+// 64 columns: A and B are read in place with strides, and the columns past
+// n are masked off (masked loads do not fault), so no packing is needed.
+//
+//	func name(k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, masks uint64)
+//
+// masks holds four 16-bit lane masks, one per zmm column vector.
+func sup(e *emitter, name string, mr int) {
+	const nv = 4
+	acc := func(i, v int) string { return fmt.Sprintf("Z%d", i*nv+v) }
+	e.comment("func %s(k int, a []float32, rsA, csA int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, masks uint64)", name)
+	e.comment("%d×≤64 tile, A (i,p) at a[i*rsA+p*csA], B (p,j) at b[p*ldb+j], columns masked.", mr)
+	fmt.Fprintf(e, "TEXT ·%s(SB), NOSPLIT, $0-128\n", name)
+	e.op("MOVQ k+0(FP), CX")
+	e.op("MOVQ a_base+8(FP), SI")
+	e.op("MOVQ rsA+32(FP), R9")
+	e.op("SHLQ $2, R9")
+	e.op("MOVQ csA+40(FP), R12")
+	e.op("SHLQ $2, R12")
+	e.op("MOVQ b_base+48(FP), DI")
+	e.op("MOVQ ldb+72(FP), R13")
+	e.op("SHLQ $2, R13")
+	e.op("MOVQ c_base+80(FP), DX")
+	e.op("MOVQ ldc+104(FP), R8")
+	e.op("SHLQ $2, R8")
+	e.op("MOVQ masks+120(FP), AX")
+	for v := 0; v < nv; v++ {
+		e.op("KMOVW AX, K%d", v+1)
+		if v < nv-1 {
+			e.op("SHRQ $16, AX")
+		}
+	}
+	e.op("LEAQ (R9)(R9*2), R10")
+	e.op("LEAQ (R9)(R9*4), R11")
+	rows := []string{"(SI)", "(SI)(R9*1)", "(SI)(R9*2)", "(SI)(R10*1)", "(SI)(R9*4)", "(SI)(R11*1)"}
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nv; v++ {
+			e.op("VPXORD %s, %s, %s", acc(i, v), acc(i, v), acc(i, v))
+		}
+	}
+	e.op("TESTQ CX, CX")
+	e.op("JZ store")
+	e.label("loop")
+	for v := 0; v < nv; v++ {
+		e.op("VMOVUPS.Z %d(DI), K%d, Z%d", v*64, v+1, 24+v)
+	}
+	for i := 0; i < mr; i++ {
+		bc := fmt.Sprintf("Z%d", 28+i%4)
+		e.op("VBROADCASTSS %s, %s", rows[i], bc)
+		for v := 0; v < nv; v++ {
+			e.op("VFMADD231PS Z%d, %s, %s", 24+v, bc, acc(i, v))
+		}
+	}
+	e.op("ADDQ R12, SI")
+	e.op("ADDQ R13, DI")
+	e.op("DECQ CX")
+	e.op("JNZ loop")
+	e.label("store")
+	e.op("VBROADCASTSS alpha+112(FP), Z24")
+	e.op("MOVL beta+116(FP), AX")
+	e.op("SHLL $1, AX")
+	e.op("JZ beta0")
+	e.op("VBROADCASTSS beta+116(FP), Z25")
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nv; v++ {
+			e.op("VMULPS Z24, %s, %s", acc(i, v), acc(i, v))
+			e.op("VMOVUPS.Z %d(DX), K%d, Z26", v*64, v+1)
+			e.op("VFMADD231PS Z26, Z25, %s", acc(i, v))
+			e.op("VMOVUPS %s, K%d, %d(DX)", acc(i, v), v+1, v*64)
+		}
+		if i < mr-1 {
+			e.op("ADDQ R8, DX")
+		}
+	}
+	e.op("VZEROUPPER")
+	e.op("RET")
+	e.label("beta0")
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nv; v++ {
+			e.op("VMULPS Z24, %s, %s", acc(i, v), acc(i, v))
+			e.op("VMOVUPS %s, K%d, %d(DX)", acc(i, v), v+1, v*64)
+		}
+		if i < mr-1 {
+			e.op("ADDQ R8, DX")
+		}
+	}
+	e.op("VZEROUPPER")
+	e.op("RET")
+	e.WriteString("\n")
+}
+
+// dot emits an AVX-512 kernel for C = alpha·A·Bᵀ + beta·C with B stored
+// n×k (rows of B are the columns of op(B)): mr (1..3) rows of A against
+// groups of four rows of B, as dot products over k with a masked tail, so
+// neither operand is packed. It is GEMM's skinny path for a transposed B.
+//
+//	func name(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, groups int, kmask uint64)
+//
+// It computes C[i][4g+jj] for i < mr, g < groups, jj < 4; kmask holds the
+// lanes of the last, partial 16-float step (0 when k%16 == 0).
+func dot(e *emitter, name string, mr int) {
+	acc := func(i, jj int) string { return fmt.Sprintf("Z%d", i*4+jj) }
+	e.comment("func %s(k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32, groups int, kmask uint64)", name)
+	fmt.Fprintf(e, "TEXT ·%s(SB), NOSPLIT, $0-128\n", name)
+	e.op("MOVQ a_base+8(FP), SI")
+	e.op("MOVQ lda+32(FP), R11")
+	e.op("SHLQ $2, R11")
+	e.op("MOVQ b_base+40(FP), DI")
+	e.op("MOVQ ldb+64(FP), R9")
+	e.op("SHLQ $2, R9")
+	e.op("LEAQ (R9)(R9*2), R10")
+	e.op("MOVQ c_base+72(FP), DX")
+	e.op("MOVQ ldc+96(FP), R8")
+	e.op("SHLQ $2, R8")
+	e.op("MOVQ groups+112(FP), R12")
+	e.op("MOVQ kmask+120(FP), AX")
+	e.op("KMOVW AX, K1")
+	e.op("TESTQ R12, R12")
+	e.op("JZ done")
+	e.label("group")
+	e.op("MOVQ SI, R13") // A cursor
+	e.op("MOVQ DI, R14") // B cursor
+	for i := 0; i < mr; i++ {
+		for jj := 0; jj < 4; jj++ {
+			e.op("VPXORD %s, %s, %s", acc(i, jj), acc(i, jj), acc(i, jj))
+		}
+	}
+	brow := []string{"(R14)", "(R14)(R9*1)", "(R14)(R9*2)", "(R14)(R10*1)"}
+	arow := []string{"(R13)", "(R13)(R11*1)", "(R13)(R11*2)"}
+	step := func(masked bool) {
+		z := ""
+		mk := ""
+		if masked {
+			z, mk = ".Z", " K1,"
+		}
+		for jj := 0; jj < 4; jj++ {
+			e.op("VMOVUPS%s %s,%s Z%d", z, brow[jj], mk, 12+jj)
+		}
+		for i := 0; i < mr; i++ {
+			e.op("VMOVUPS%s %s,%s Z%d", z, arow[i], mk, 16+i)
+			for jj := 0; jj < 4; jj++ {
+				e.op("VFMADD231PS Z%d, Z%d, %s", 12+jj, 16+i, acc(i, jj))
+			}
+		}
+	}
+	e.op("MOVQ k+0(FP), CX")
+	e.op("SHRQ $4, CX")
+	e.op("JZ tail")
+	e.label("loop")
+	step(false)
+	e.op("ADDQ $64, R13")
+	e.op("ADDQ $64, R14")
+	e.op("DECQ CX")
+	e.op("JNZ loop")
+	e.label("tail")
+	e.op("KORTESTW K1, K1")
+	e.op("JZ reduce")
+	step(true)
+	e.label("reduce")
+	// Reduce each row's four accumulators to one xmm of four sums in X(i*4).
+	for i := 0; i < mr; i++ {
+		for jj := 0; jj < 4; jj++ {
+			r := i*4 + jj
+			e.op("VEXTRACTF64X4 $1, Z%d, Y12", r)
+			e.op("VADDPS Y12, Y%d, Y%d", r, r)
+			e.op("VEXTRACTF128 $1, Y%d, X12", r)
+			e.op("VADDPS X12, X%d, X%d", r, r)
+		}
+		b := i * 4
+		e.op("VHADDPS X%d, X%d, X%d", b+1, b, b)
+		e.op("VHADDPS X%d, X%d, X%d", b+3, b+2, b+2)
+		e.op("VHADDPS X%d, X%d, X%d", b+2, b, b)
+	}
+	e.op("VBROADCASTSS alpha+104(FP), X13")
+	e.op("MOVL beta+108(FP), AX")
+	e.op("SHLL $1, AX")
+	e.op("JZ beta0")
+	e.op("VBROADCASTSS beta+108(FP), X14")
+	e.op("MOVQ DX, BX")
+	for i := 0; i < mr; i++ {
+		e.op("VMULPS X13, X%d, X%d", i*4, i*4)
+		e.op("VFMADD231PS (BX), X14, X%d", i*4)
+		e.op("VMOVUPS X%d, (BX)", i*4)
+		if i < mr-1 {
+			e.op("ADDQ R8, BX")
+		}
+	}
+	e.op("JMP next")
+	e.label("beta0")
+	e.op("MOVQ DX, BX")
+	for i := 0; i < mr; i++ {
+		e.op("VMULPS X13, X%d, X%d", i*4, i*4)
+		e.op("VMOVUPS X%d, (BX)", i*4)
+		if i < mr-1 {
+			e.op("ADDQ R8, BX")
+		}
+	}
+	e.label("next")
+	e.op("LEAQ (DI)(R9*4), DI")
+	e.op("ADDQ $16, DX")
+	e.op("DECQ R12")
+	e.op("JNZ group")
+	e.label("done")
+	e.op("VZEROUPPER")
+	e.op("RET")
+	e.WriteString("\n")
+}
+
 func log2(n int) int {
 	l := 0
 	for 1<<l < n {
@@ -280,6 +488,12 @@ func main() {
 	x86(&z, "sgemmAVX512x6x64", "Z", 16, 6, 4, 32, 4)
 	x86(&z, "sgemmAVX512x12x32", "Z", 16, 12, 2, 32, 4)
 	x86Kernel(&z, "sgemmAVX512x6x64A", "Z", 16, 6, 4, 32, 4, true)
+	for mr := 1; mr <= 6; mr++ {
+		sup(&z, fmt.Sprintf("sgemmSupAVX512x%d", mr), mr)
+	}
+	for mr := 1; mr <= 3; mr++ {
+		dot(&z, fmt.Sprintf("sgemmDotAVX512x%d", mr), mr)
+	}
 	write("../sgemm_avx512_amd64.s", &z)
 
 	var y emitter

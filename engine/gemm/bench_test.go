@@ -31,7 +31,10 @@ func benchOperands(s BenchShape) (a, b, c []float32, lda, ldb, ldc int) {
 	return
 }
 
-var flagNoDirect = flag.Bool("nodirect", false, "benchmarks: pack a row-major A instead of reading it in place")
+var (
+	flagNoDirect = flag.Bool("nodirect", false, "benchmarks: pack a row-major A instead of reading it in place")
+	flagNoSup    = flag.Bool("nosup", false, "benchmarks: no unpacked path for skinny m")
+)
 
 // BenchmarkSgemm reports GFLOP/s for the default shapes, 1 and 2 threads,
 // with the selected kernel (RELORA_KERNEL picks another). Filter with e.g.
@@ -41,6 +44,37 @@ func BenchmarkSgemm(b *testing.B) {
 	noDirect = *flagNoDirect
 	defer func() { noDirect = false }()
 	for _, s := range BenchShapes(nil) {
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
+			b.Run(name, func(b *testing.B) {
+				a, bb, c, lda, ldb, ldc := benchOperands(s)
+				ta, tb := s.Trans()
+				var pool *sched.Pool
+				if threads > 1 {
+					pool = sched.New(threads)
+					defer pool.Close()
+				}
+				SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+				}
+				b.ReportMetric(s.Flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmSkinny covers m = 1 (decoding) and tiny m, which take the
+// unpacked path where the kernel has one.
+func BenchmarkSgemmSkinny(b *testing.B) {
+	kern := asm.Selected()
+	noSup = *flagNoSup
+	defer func() { noSup = false }()
+	for _, s := range []BenchShape{
+		{"NN", 1, 512, 4096}, {"NN", 1, 4096, 512}, {"NN", 4, 512, 1376}, {"TN", 1, 512, 512},
+		{"NT", 1, 512, 4096}, {"NN", 1, 512, 32000},
+	} {
 		for _, threads := range []int{1, 2} {
 			name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
 			b.Run(name, func(b *testing.B) {

@@ -25,6 +25,13 @@ var caches struct {
 // exercise every blocking loop on small matrices).
 var testBlocking *blocking
 
+// noSup turns off the unpacked skinny-m path (tests compare).
+var noSup bool
+
+// supK is the most reduction steps one Sup call runs (assembly is not
+// preempted, so a call must stay short).
+const supK = 2048
+
 // noDirect turns off the in-place A path (tests and benchmarks compare).
 var noDirect bool
 
@@ -79,6 +86,8 @@ type workspace struct {
 
 	packA   packATask
 	packB   packBTask
+	sup     supTask
+	dot     dotTask
 	compute computeTask
 }
 
@@ -107,6 +116,22 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 	ws.a, ws.b, ws.c, ws.lda, ws.ldb, ws.ldc = a, b, c, lda, ldb, ldc
 	mr, nr := kern.MR, kern.NR
 	threads := pool.Threads()
+	if m <= mr && !transB && kern.Sup != nil && !noSup {
+		// Skinny m (m = 1 decoding, tiny batches): no packing at all; the
+		// column strips are split over the pool.
+		ws.sup.strips = ceilDiv(n, nr)
+		ws.sup.chunks = min(ws.sup.strips, 4*threads)
+		pool.Run(ws.sup.chunks, &ws.sup)
+		return
+	}
+	if m <= 2*kern.DotMR && transB && !transA && kern.Dot != nil && !noSup {
+		// Skinny m times a transposed B (x·Wᵀ when decoding): dot products
+		// over rows of both operands, no packing.
+		ws.sup.strips = ceilDiv(n, nr)
+		ws.sup.chunks = min(ws.sup.strips, 4*threads)
+		pool.Run(ws.sup.chunks, &ws.dot)
+		return
+	}
 	blk := blockingFor(kern)
 
 	// Equal-sized K blocks of at most KC, and N blocks of at most NC.
@@ -229,6 +254,57 @@ func (t *computeTask) direct(w, ir, s0, s1 int) {
 		}
 		tileFn(kc, a, ws.lda, bp, ws.tile[w], nr, alpha, 0)
 		mergeTile(ws.tile[w], nr, mr, nrr, beta, c[ir*ldc+j:], ldc)
+	}
+}
+
+// supTask runs the skinny-m path over a chunk of NR-wide column strips.
+type supTask struct {
+	ws             *workspace
+	strips, chunks int
+}
+
+func (t *supTask) Run(w, i int) {
+	ws := t.ws
+	nr := ws.kern.NR
+	rsA, csA := ws.lda, 1
+	if ws.transA {
+		rsA, csA = 1, ws.lda
+	}
+	for s := i * t.strips / t.chunks; s < (i+1)*t.strips/t.chunks; s++ {
+		j := s * nr
+		nrr := min(nr, ws.n-j)
+		for pc := 0; pc < ws.k; pc += supK {
+			beta := ws.beta
+			if pc > 0 {
+				beta = 1
+			}
+			ws.kern.Sup(ws.m, nrr, min(supK, ws.k-pc), ws.a[pc*csA:], rsA, csA, ws.b[pc*ws.ldb+j:], ws.ldb,
+				ws.c[j:], ws.ldc, ws.alpha, beta)
+		}
+	}
+}
+
+// dotTask runs the skinny-m, transposed-B path over a chunk of column
+// strips (it shares supTask's strip and chunk counts).
+type dotTask struct{ ws *workspace }
+
+func (t *dotTask) Run(w, i int) {
+	ws := t.ws
+	nr, dmr := ws.kern.NR, ws.kern.DotMR
+	strips, chunks := ws.sup.strips, ws.sup.chunks
+	for s := i * strips / chunks; s < (i+1)*strips/chunks; s++ {
+		j := s * nr
+		nrr := min(nr, ws.n-j)
+		for i0 := 0; i0 < ws.m; i0 += dmr {
+			for pc := 0; pc < ws.k; pc += supK {
+				beta := ws.beta
+				if pc > 0 {
+					beta = 1
+				}
+				ws.kern.Dot(min(dmr, ws.m-i0), nrr, min(supK, ws.k-pc), ws.a[i0*ws.lda+pc:], ws.lda,
+					ws.b[j*ws.ldb+pc:], ws.ldb, ws.c[i0*ws.ldc+j:], ws.ldc, ws.alpha, beta)
+			}
+		}
 	}
 }
 

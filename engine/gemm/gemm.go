@@ -28,7 +28,11 @@
 //	            jr: NR columns: one kernel call (one tile; assembly is not
 //	                preempted, so the Go code does the looping)
 //
-// Both layouts of A and B are packed directly, so NN, NT, TN and TT cost the
+// A row-major op(A) is read in place by kernels that can (asm.Kernel.TileA),
+// and skinny products skip packing altogether: m ≤ MR with B not
+// transposed (asm.Kernel.Sup), m ≤ 2·DotMR with B transposed and A not, as
+// dot products (asm.Kernel.Dot); m = 1 decoding takes these paths. Otherwise both layouts of A and B
+// are packed directly, so NN, NT, TN and TT cost the
 // same. Edge tiles run the kernel into a small per-worker scratch tile and
 // are merged into C with beta. Block sizes come from the cache sizes that
 // klauspost/cpuid reports (with fallbacks); see blockingFor.
@@ -132,6 +136,8 @@ func getWorkspace() *workspace {
 		ws = new(workspace)
 		ws.packA.ws = ws
 		ws.packB.ws = ws
+		ws.sup.ws = ws
+		ws.dot.ws = ws
 		ws.compute.ws = ws
 	}
 	return ws

@@ -239,22 +239,24 @@ func TestSgemmSpecialValues(t *testing.T) {
 // row units, column chunks) runs on small matrices.
 func TestSgemmBlocked(t *testing.T) {
 	for _, nd := range []bool{false, true} {
-		noDirect = nd
+		noDirect, noSup = nd, nd
 		testSgemmBlocked(t)
 	}
-	noDirect = false
+	noDirect, noSup = false, false
 }
 
 func testSgemmBlocked(t *testing.T) {
 	for _, kern := range asm.Available() {
-		t.Run(fmt.Sprintf("%s/noDirect=%v", kern.Name, noDirect), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/noDirect=%v/noSup=%v", kern.Name, noDirect, noSup), func(t *testing.T) {
 			for _, blk := range []blocking{{kc: 8, nc: kern.NR, mc: kern.MR}, {kc: 24, nc: 2 * kern.NR, mc: 3 * kern.MR}} {
 				testBlocking = &blk
 				rng := rand.New(rand.NewSource(4))
 				for _, s := range []shape{
 					{false, false, 50, 3*kern.NR + 5, 61, 1}, {true, false, 2*kern.MR + 1, 2 * kern.NR, 100, 0},
 					{false, true, 3, 5*kern.NR - 1, 33, 2}, {true, true, 40, 40, 17, 3},
-					{false, false, 1, 4*kern.NR + 1, 50, 0},
+					{false, false, 1, 4*kern.NR + 1, 50, 0}, {true, false, 3, 2*kern.NR + 9, 70, 1},
+					{false, false, kern.MR, kern.NR - 3, 5000, 0}, {false, true, 5, 3*kern.NR + 3, 4500, 2},
+					{false, true, 1, 2*kern.NR - 1, 33, 0},
 				} {
 					for _, beta := range []float32{0, 1, -0.5} {
 						for _, p := range []*sched.Pool{nil, pool2} {

@@ -38,3 +38,17 @@ func BenchmarkCopy8MB(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(len(a)), "ns/float")
 }
+
+// BenchmarkPackBTrans packs a transposed B (stored N×K, K = 512), as the NT
+// shapes do; reports ns per float.
+func BenchmarkPackBTrans(b *testing.B) {
+	const n, k, nr = 4096, 512, 64
+	src := make([]float32, n*k)
+	dst := make([]float32, k*nr)
+	for i := 0; i < b.N; i++ {
+		for j0 := 0; j0 < n; j0 += nr {
+			packB(dst, nr, nr, k, true, src, k, j0, 0)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(n*k), "ns/float")
+}
