@@ -360,6 +360,9 @@ func (sw *ShardWriter) Finish() error {
 		_, err = sw.f.WriteAt(sw.h.encode(), 0)
 	}
 	if err == nil {
+		err = sw.f.Chmod(0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
 		err = sw.f.Sync()
 	}
 	if cerr := sw.f.Close(); err == nil {

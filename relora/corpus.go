@@ -2,6 +2,9 @@ package relora
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	relorago "github.com/relora-go/relora-go"
 	"github.com/relora-go/relora-go/data"
@@ -12,45 +15,215 @@ type Corpus struct {
 	Train, Val             []int32
 	TrainSource, ValSource string
 	Vocab                  int
+	// Tokenizer encodes and decodes the ids; TokenizerJSON is its
+	// tokenizer.json (nil for the byte tokenizer), for the run directory.
+	Tokenizer     data.Tokenizer
+	TokenizerJSON []byte
 }
 
-// LoadCorpus reads and tokenizes the run's data (the embedded Brown excerpt
-// when opts.Data is empty) with the byte-level tokenizer.
-func LoadCorpus(opts Options) (*Corpus, error) {
-	tok := data.ByteTokenizer{}
-	c := &Corpus{Vocab: tok.VocabSize()}
-	var trainText, valText []byte
+// Prepared-directory file names (relora-cpu prepare writes them).
+const (
+	TrainShard    = "train.bin"
+	ValShard      = "val.bin"
+	TokenizerFile = "tokenizer.json"
+)
+
+// LoadCorpus reads and tokenizes the run's data (LoadCorpusWith without a
+// tokenizer: the byte tokenizer, or a prepared directory's own).
+func LoadCorpus(opts Options) (*Corpus, error) { return LoadCorpusWith(opts, "") }
+
+// EmbeddedTokenizer names the embedded Brown BPE (4096 tokens) where a
+// tokenizer file is expected.
+const EmbeddedTokenizer = "embedded"
+
+// LoadCorpusWith reads the run's data with a tokenizer: "" (none given),
+// "bytes", EmbeddedTokenizer, or the path of a tokenizer.json.
+//
+//   - no --data: the embedded Brown excerpt and Brown val; with a tokenizer,
+//     documents each followed by its EOD, else the byte tokenizer on the
+//     raw text;
+//   - --data DIR holding train.bin (a directory written by relora-cpu
+//     prepare): the shards, with DIR/val.bin as validation data and
+//     DIR/tokenizer.json as the tokenizer; a single .bin file works too;
+//   - --data text (.txt, .txt.gz, or any path ReadDocuments takes): the
+//     byte tokenizer on the file's bytes, or, with a tokenizer, its
+//     documents each followed by EOD.
+//
+// Without --val_data (or with an empty val.bin) the last 5% of the
+// training stream is held out. Shards are converted to []int32 in memory (4
+// bytes a token), the form the trainer's Batcher takes (data.ShardBatcher
+// reads a shard without the copy).
+func LoadCorpusWith(opts Options, tokenizer string) (*Corpus, error) {
+	c := &Corpus{}
+	switch tokenizer {
+	case "":
+	case "bytes":
+		c.Tokenizer = data.ByteTokenizer{}
+	case EmbeddedTokenizer:
+		tok, err := data.ParseTokenizerJSON(relorago.DefaultTokenizer)
+		if err != nil {
+			return nil, fmt.Errorf("embedded tokenizer: %v", err)
+		}
+		c.Tokenizer, c.TokenizerJSON = tok, relorago.DefaultTokenizer
+	default:
+		b, err := os.ReadFile(tokenizer)
+		if err != nil {
+			return nil, fmt.Errorf("--tokenizer: %w", err)
+		}
+		tok, err := data.ParseTokenizerJSON(b)
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer %s: %v", tokenizer, err)
+		}
+		c.Tokenizer, c.TokenizerJSON = tok, b
+	}
+	haveTok := c.Tokenizer != nil
 	var err error
-	if opts.Data == "" {
-		c.TrainSource, c.ValSource = "embedded Brown train excerpt", "embedded Brown val"
-		if trainText, err = data.DecodeGzip(c.TrainSource, relorago.DefaultTrain); err != nil {
+	switch {
+	case opts.Data == "":
+		if c.Tokenizer == nil {
+			c.Tokenizer = data.ByteTokenizer{}
+		}
+		c.TrainSource = "embedded Brown train excerpt"
+		text, err := data.DecodeGzip(c.TrainSource, relorago.DefaultTrain)
+		if err != nil {
 			return nil, err
 		}
-		if valText, err = data.DecodeGzip(c.ValSource, relorago.DefaultVal); err != nil {
+		c.Train = encodeText(c.Tokenizer, text, opts.Threads)
+		if opts.ValData == "" {
+			c.ValSource = "embedded Brown val"
+			text, err := data.DecodeGzip(c.ValSource, relorago.DefaultVal)
+			if err != nil {
+				return nil, err
+			}
+			c.Val = encodeText(c.Tokenizer, text, opts.Threads)
+		}
+	case isShardSource(opts.Data):
+		if c.Train, c.TrainSource, err = c.loadShards(opts.Data, haveTok); err != nil {
 			return nil, err
 		}
-	} else {
+		if opts.ValData == "" {
+			if st, err := os.Stat(opts.Data); err == nil && st.IsDir() {
+				vp := filepath.Join(opts.Data, ValShard)
+				if _, err := os.Stat(vp); err == nil {
+					if c.Val, c.ValSource, err = c.loadShards(vp, true); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	default:
+		if c.Tokenizer == nil {
+			c.Tokenizer = data.ByteTokenizer{}
+		}
 		c.TrainSource = opts.Data
-		if trainText, err = data.ReadText(opts.Data); err != nil {
+		if c.Train, err = readTokens(c.Tokenizer, opts.Data, opts.Threads); err != nil {
 			return nil, err
-		}
-		if len(trainText) == 0 {
-			return nil, fmt.Errorf("data file %s is empty", opts.Data)
 		}
 	}
+	c.Vocab = c.Tokenizer.VocabSize()
 	if opts.ValData != "" {
 		c.ValSource = opts.ValData
-		if valText, err = data.ReadText(opts.ValData); err != nil {
+		if isShardSource(opts.ValData) {
+			if c.Val, c.ValSource, err = c.loadShards(opts.ValData, true); err != nil {
+				return nil, err
+			}
+		} else if c.Val, err = readTokens(c.Tokenizer, opts.ValData, opts.Threads); err != nil {
 			return nil, err
 		}
 	}
-	c.Train = data.ToInt32(tok.Encode(trainText))
-	if valText != nil {
-		c.Val = data.ToInt32(tok.Encode(valText))
-	} else { // hold out the last 5% of the training stream
+	if len(c.Val) == 0 { // hold out the last 5% of the training stream
 		cut := len(c.Train) - len(c.Train)/20
 		c.Train, c.Val = c.Train[:cut], c.Train[cut:]
-		c.ValSource = opts.Data + " (last 5%)"
+		c.ValSource = c.TrainSource + " (last 5%)"
 	}
 	return c, nil
+}
+
+// isShardSource reports whether path is a token shard or a prepared
+// directory (one holding train.bin).
+func isShardSource(path string) bool {
+	if strings.HasSuffix(path, ".bin") {
+		return true
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(path, TrainShard))
+	return err == nil
+}
+
+// loadShards reads a shard (or a prepared directory's train.bin) into
+// memory. The first shard fixes the tokenizer (the directory's
+// tokenizer.json, else the byte tokenizer for a 256-token vocabulary);
+// later ones, and a tokenizer given explicitly, must agree on the
+// vocabulary size.
+func (c *Corpus) loadShards(path string, haveTok bool) ([]int32, string, error) {
+	file := path
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		file = filepath.Join(path, TrainShard)
+		if tp := filepath.Join(path, TokenizerFile); !haveTok && c.Tokenizer == nil {
+			if b, err := os.ReadFile(tp); err == nil {
+				tok, err := data.ParseTokenizerJSON(b)
+				if err != nil {
+					return nil, "", fmt.Errorf("tokenizer %s: %v", tp, err)
+				}
+				c.Tokenizer, c.TokenizerJSON = tok, b
+			}
+		}
+	}
+	s, err := data.OpenShard(file)
+	if err != nil {
+		return nil, "", err
+	}
+	defer s.Close()
+	if err := s.Validate(); err != nil {
+		return nil, "", err
+	}
+	if c.Tokenizer == nil {
+		if s.Vocab != 256 {
+			return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens but no tokenizer.json next to it: give --tokenizer", file, s.Vocab)
+		}
+		c.Tokenizer = data.ByteTokenizer{}
+	}
+	if v := c.Tokenizer.VocabSize(); v != s.Vocab {
+		return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens, but the tokenizer has %d", file, s.Vocab, v)
+	}
+	if s.Len() == 0 {
+		return nil, file, nil
+	}
+	return s.Int32(), file, nil
+}
+
+// readTokens tokenizes text data: the bytes of a .txt/.txt.gz file with the
+// byte tokenizer (as before shards existed), else documents with EOD.
+func readTokens(tok data.Tokenizer, path string, threads int) ([]int32, error) {
+	if _, ok := tok.(data.ByteTokenizer); ok && (strings.HasSuffix(path, ".txt") || strings.HasSuffix(path, ".txt.gz")) {
+		text, err := data.ReadText(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(text) == 0 {
+			return nil, fmt.Errorf("data file %s is empty", path)
+		}
+		return data.ToInt32(tok.Encode(text)), nil
+	}
+	var out []int32
+	err := data.EncodeCorpus([]string{path}, tok, threads, nil, func(_ int, ids []int) error {
+		for _, id := range ids {
+			out = append(out, int32(id))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// encodeText encodes in-memory text: its bytes with the byte tokenizer,
+// else its documents (split at empty lines) each followed by the
+// tokenizer's EOD.
+func encodeText(tok data.Tokenizer, text []byte, threads int) []int32 {
+	if _, ok := tok.(data.ByteTokenizer); ok {
+		return data.ToInt32(tok.Encode(text))
+	}
+	return data.ToInt32(data.EncodeDocumentsParallel(tok, data.SplitTextDocuments(text), threads))
 }

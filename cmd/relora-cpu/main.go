@@ -21,6 +21,11 @@ Usage:
   relora-cpu train [flags]        train a model (no flags: a small LLaMA on the embedded corpus)
   relora-cpu schedule [flags]     print "update_step lr" for every update of a run's schedule
   relora-cpu bench gemm [flags]   measure GEMM GFLOP/s
+  relora-cpu prepare [flags]      tokenize a corpus into token shards (train.bin, val.bin, tokenizer.json)
+  relora-cpu tokenize [flags]     text on stdin -> token ids on stdout (--decode: ids -> text)
+  relora-cpu generate [flags]     continue a prompt with a trained model (KV cache, top-k/top-p sampling)
+  relora-cpu eval [flags]         a model's loss and perplexity on a corpus or token shards
+  relora-cpu export [flags]       a checkpoint as a plain Hugging Face LLaMA (ReLoRA factors merged)
   relora-cpu bench step [flags]   measure training-step tokens/s, GFLOP/s and peak memory
 
 Run "relora-cpu COMMAND --help" for a command's flags.
@@ -47,6 +52,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdTrain(args[1:], stdout)
 	case "schedule":
 		err = cmdSchedule(args[1:], stdout)
+	case "prepare":
+		err = cmdPrepare(args[1:], stdout, stderr)
+	case "tokenize":
+		err = cmdTokenize(args[1:], os.Stdin, stdout)
+	case "generate":
+		err = cmdGenerate(args[1:], stdout, stderr)
+	case "eval":
+		err = cmdEval(args[1:], stdout, stderr)
+	case "export":
+		err = cmdExport(args[1:], stdout, stderr)
 	case "bench":
 		switch {
 		case len(args) >= 2 && args[1] == "gemm":
@@ -57,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = fmt.Errorf("name what to measure: relora-cpu bench gemm | bench step")
 		}
 	default:
-		err = fmt.Errorf("unknown command %q (commands: train, schedule, bench)", args[0])
+		err = fmt.Errorf("unknown command %q (commands: train, schedule, bench, prepare, tokenize, generate, eval, export)", args[0])
 	}
 	switch {
 	case err == nil:

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine"
+	"github.com/relora-go/relora-go/engine/sched"
+	"github.com/relora-go/relora-go/relora"
+)
+
+// evalTokens reads the tokens to evaluate on: a shard file, a prepared
+// directory's val.bin, or text encoded with tok (documents followed by the
+// end-of-document token; plain bytes for the byte tokenizer).
+func evalTokens(path string, tok data.Tokenizer, threads int) ([]int32, string, error) {
+	file := path
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if _, err := os.Stat(filepath.Join(path, relora.ValShard)); err == nil {
+			file = filepath.Join(path, relora.ValShard)
+		}
+	}
+	if filepath.Ext(file) == ".bin" {
+		s, err := data.OpenShard(file)
+		if err != nil {
+			return nil, "", err
+		}
+		defer s.Close()
+		if err := s.Validate(); err != nil {
+			return nil, "", err
+		}
+		if s.Vocab != tok.VocabSize() {
+			return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens, the model's tokenizer has %d", file, s.Vocab, tok.VocabSize())
+		}
+		return s.Int32(), file, nil
+	}
+	if _, ok := tok.(data.ByteTokenizer); ok {
+		b, err := data.ReadText(path)
+		if err != nil {
+			return nil, "", err
+		}
+		return data.ToInt32(tok.Encode(b)), path, nil
+	}
+	var out []int32
+	err := data.EncodeCorpus([]string{path}, tok, threads, nil, func(_ int, ids []int) error {
+		for _, id := range ids {
+			out = append(out, int32(id))
+		}
+		return nil
+	})
+	return out, path, err
+}
+
+// cmdEval reports a model's mean next-token loss and perplexity on data,
+// over consecutive non-overlapping windows of max_length+1 tokens (as the
+// trainer's evaluation).
+func cmdEval(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	ckpt := fs.String("checkpoint", "", "a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
+	dataPath := fs.String("data", "", "evaluation data: a token shard (.bin), a prepared directory (its val.bin) or text (.txt, .txt.gz, .jsonl, ...)")
+	maxLen := fs.Int("max_length", 128, "sequence length")
+	batch := fs.Int("batch_size", 8, "sequences per forward pass")
+	maxBatches := fs.Int("max_batches", 0, "evaluate only the first N batches (0: all)")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: the checkpoint's)")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	switch {
+	case *ckpt == "" || *dataPath == "":
+		return fmt.Errorf("--checkpoint and --data are required")
+	case *maxLen < 1 || *batch < 1:
+		return fmt.Errorf("--max_length and --batch_size must be positive")
+	case *maxBatches < 0 || *threads < 0:
+		return fmt.Errorf("--max_batches and --threads must not be negative")
+	}
+	m, err := loadModelDir(*ckpt)
+	if err != nil {
+		return err
+	}
+	tok, _, _, err := findTokenizer(*ckpt, *tokPath, m.Config.Vocab, stderr)
+	if err != nil {
+		return err
+	}
+	toks, src, err := evalTokens(*dataPath, tok, *threads)
+	if err != nil {
+		return err
+	}
+	seq := *maxLen
+	windows := len(toks) / (seq + 1)
+	if windows == 0 {
+		return fmt.Errorf("%s has %d tokens, fewer than one sequence of --max_length %d needs (%d)", src, len(toks), seq, seq+1)
+	}
+	if *maxBatches > 0 {
+		windows = min(windows, *maxBatches**batch)
+	}
+	start := time.Now()
+	f := m.Build(engine.NewGraph(sched.New(*threads)), *batch, seq)
+	var sum float64
+	var n int
+	for first := 0; first < windows; first += *batch {
+		k := min(data.Sequential(toks, seq, first, f.Inputs, f.Targets), windows-first)
+		for i := k * seq; i < len(f.Targets); i++ {
+			f.Inputs[i], f.Targets[i] = 0, -1
+		}
+		f.Graph.Forward()
+		sum += f.Loss.Value() * float64(k*seq)
+		n += k * seq
+	}
+	loss := sum / float64(n)
+	fmt.Fprintf(stdout, "eval %s on %s: %d tokens in %d sequences of %d: loss %.4f nats/token, perplexity %.3f (%.1f s)\n",
+		*ckpt, src, n, windows, seq, loss, math.Exp(loss), time.Since(start).Seconds())
+	return nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine/sched"
+	"github.com/relora-go/relora-go/model"
+)
+
+// cmdGenerate continues a prompt with a model, one token at a time through
+// the key/value cache (model.Decoder), writing the text as it comes.
+func cmdGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	ckpt := fs.String("checkpoint", "", "a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
+	prompt := fs.String("prompt", "", "text to continue (with an end-of-document token the model starts a new document; empty: from scratch)")
+	maxNew := fs.Int("max_new_tokens", 100, "tokens to generate at most (stops early at end of document)")
+	temp := fs.Float64("temperature", 0.8, "sampling temperature (0: greedy)")
+	topK := fs.Int("top_k", 50, "sample from the K most likely tokens (0: all)")
+	topP := fs.Float64("top_p", 1, "sample from the smallest set of tokens whose probability reaches P (1: all)")
+	seed := fs.Uint64("seed", 1, "sampling seed")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: the checkpoint's, see relora-cpu export)")
+	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	switch {
+	case *ckpt == "":
+		return fmt.Errorf("--checkpoint is required")
+	case *maxNew < 1:
+		return fmt.Errorf("--max_new_tokens must be positive, got %d", *maxNew)
+	case !(*temp >= 0):
+		return fmt.Errorf("--temperature must not be negative, got %g", *temp)
+	case *topK < 0:
+		return fmt.Errorf("--top_k must not be negative, got %d", *topK)
+	case !(*topP >= 0 && *topP <= 1):
+		return fmt.Errorf("--top_p must be in [0, 1], got %g", *topP)
+	case *threads < 0:
+		return fmt.Errorf("--threads must not be negative, got %d", *threads)
+	}
+	m, err := loadModelDir(*ckpt)
+	if err != nil {
+		return err
+	}
+	tok, _, _, err := findTokenizer(*ckpt, *tokPath, m.Config.Vocab, stderr)
+	if err != nil {
+		return err
+	}
+	sep := data.Separator(tok)
+	var ids []int
+	if sep >= 0 {
+		ids = append(ids, sep)
+	}
+	ids = append(ids, tok.Encode([]byte(*prompt))...)
+	if len(ids) == 0 {
+		return fmt.Errorf("--prompt is required with a tokenizer that has no end-of-document token")
+	}
+	dec, err := model.NewDecoder(m, len(ids)+*maxNew, sched.New(*threads))
+	if err != nil {
+		return err
+	}
+	var logits []float32
+	for _, id := range ids {
+		if logits, err = dec.Step(id); err != nil {
+			return err
+		}
+	}
+	w := bufio.NewWriter(stdout)
+	w.WriteString(*prompt)
+	w.Flush()
+	rng := rand.New(rand.NewPCG(*seed, 0x6e6))
+	s := model.Sampling{Temperature: *temp, TopK: *topK, TopP: *topP}
+	var gen []int
+	printed := 0
+	for n := 0; n < *maxNew; n++ {
+		id := s.Sample(logits, rng)
+		if id == sep {
+			break
+		}
+		gen = append(gen, id)
+		text := tok.Decode(gen) // byte-level: a prefix of the ids decodes to a prefix of the bytes
+		w.Write(text[printed:])
+		w.Flush()
+		printed = len(text)
+		if n+1 < *maxNew {
+			if logits, err = dec.Step(id); err != nil {
+				return err
+			}
+		}
+	}
+	w.WriteString("\n")
+	return w.Flush()
+}
