@@ -261,6 +261,9 @@ func SoftmaxInPlace(x []float32) {
 		}
 		return
 	}
+	if kSoftmax(l, x) {
+		return
+	}
 	mx := vecMax(l, x)
 	w := vecWidth(l)
 	n := len(x) &^ (w - 1)

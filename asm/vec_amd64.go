@@ -37,6 +37,9 @@ func vecSumSqAVX512(x *float32, n int) float32
 func vecScaleMulAVX512(y, x, w *float32, n int, s float32)
 
 //go:noescape
+func vecSoftmaxAVX512(x *float32, n int)
+
+//go:noescape
 func vecMaxAVX2(x *float32, n int) float32
 
 //go:noescape
@@ -65,6 +68,16 @@ func vecSumSqAVX2(x *float32, n int) float32
 
 //go:noescape
 func vecScaleMulAVX2(y, x, w *float32, n int, s float32)
+
+// kSoftmax runs the fused one-call softmax where the level has one (AVX-512,
+// rows of at most vecChunk), and reports whether it did.
+func kSoftmax(l int, x []float32) bool {
+	if l != vecAVX512 || len(x) > vecChunk {
+		return false
+	}
+	vecSoftmaxAVX512(&x[0], len(x))
+	return true
+}
 
 func kMax(l int, x *float32, n int) float32 {
 	if l == vecAVX512 {

@@ -830,3 +830,90 @@ adamw256:
 	JNZ     adamw256
 	VZEROUPPER
 	RET
+
+// func vecSoftmaxAVX512(x *float32, n int)
+// The whole softmax of a row of any length n ≥ 1 in one call (max, then
+// exp-store and sum, then scale), the last n%16 elements under mask K1: rows
+// of attention are short and mostly not multiples of 16. n ≤ vecChunk.
+TEXT ·vecSoftmaxAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), BX
+	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1            // tail lanes
+	SHRQ $4, BX             // whole vectors
+	VBROADCASTSS K_NEGINF, Z19
+
+	// max (NaN skipped)
+	VMOVAPS Z19, Z0
+	MOVQ SI, DI
+	MOVQ BX, DX
+	TESTQ DX, DX
+	JZ   smax512tail
+
+smax512:
+	VMOVUPS (DI), Z4
+	VMAXPS  Z0, Z4, Z0
+	ADDQ    $64, DI
+	DECQ    DX
+	JNZ     smax512
+
+smax512tail:
+	VMOVAPS Z19, Z4
+	VMOVUPS (DI), K1, Z4
+	VMAXPS  Z0, Z4, Z0
+	HMAX512
+	VBROADCASTSS X0, Z20
+
+	// x = exp(x − max), sum
+	EXPCONST512
+	VXORPS Z0, Z0, Z0
+	MOVQ SI, DI
+	MOVQ BX, DX
+	TESTQ DX, DX
+	JZ   sexp512tail
+
+sexp512:
+	VMOVUPS (DI), Z2
+	VSUBPS  Z20, Z2, Z2
+	EXP512(Z2, Z3, Z4)
+	VMOVUPS Z2, (DI)
+	VADDPS  Z2, Z0, Z0
+	ADDQ    $64, DI
+	DECQ    DX
+	JNZ     sexp512
+
+sexp512tail:
+	VMOVAPS Z19, Z2
+	VMOVUPS (DI), K1, Z2
+	VSUBPS  Z20, Z2, Z2
+	EXP512(Z2, Z3, Z4)
+	VMOVUPS Z2, K1, (DI)
+	VADDPS  Z2, Z0, Z0
+	HSUM512
+	VMOVSS  K_ONE, X1
+	VDIVSS  X0, X1, X1
+	VBROADCASTSS X1, Z20
+
+	// x *= 1/sum
+	MOVQ SI, DI
+	MOVQ BX, DX
+	TESTQ DX, DX
+	JZ   sscale512tail
+
+sscale512:
+	VMULPS  (DI), Z20, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $64, DI
+	DECQ    DX
+	JNZ     sscale512
+
+sscale512tail:
+	VMOVUPS.Z (DI), K1, Z2
+	VMULPS  Z2, Z20, Z2
+	VMOVUPS Z2, K1, (DI)
+	VZEROUPPER
+	RET

@@ -36,6 +36,8 @@ func vecSumSqNEON(x *float32, n int) float32
 //go:noescape
 func vecScaleMulNEON(y, x, w *float32, n int, s float32)
 
+func kSoftmax(l int, x []float32) bool { return false } // no fused NEON softmax
+
 func kMax(l int, x *float32, n int) float32                   { return vecMaxNEON(x, n) }
 func kSumExp(l int, x *float32, n int, sub float32) float32   { return vecSumExpNEON(x, n, sub) }
 func kExpStore(l int, x *float32, n int, sub float32) float32 { return vecExpStoreNEON(x, n, sub) }

@@ -5,6 +5,7 @@ package asm
 // No vector assembly in this build: vecLevel is always vecGo and the
 // kernels below are never called.
 
+func kSoftmax(l int, x []float32) bool                        { panic("asm: no vector kernels") }
 func kMax(l int, x *float32, n int) float32                   { panic("asm: no vector kernels") }
 func kSumExp(l int, x *float32, n int, sub float32) float32   { panic("asm: no vector kernels") }
 func kExpStore(l int, x *float32, n int, sub float32) float32 { panic("asm: no vector kernels") }
