@@ -3,6 +3,8 @@ package engine
 import (
 	"math"
 
+	"github.com/relora-go/relora-go/asm"
+
 	"github.com/relora-go/relora-go/engine/sched"
 )
 
@@ -110,26 +112,16 @@ func (o *AdamW) Run(_, i int) {
 	t := o.params[pc.p]
 	g := t.Grad[pc.lo:pc.hi]
 	if o.phase == 0 {
-		var s float64
-		for _, x := range g {
-			s += float64(x) * float64(x)
-		}
-		o.norms[i] = s
+		o.norms[i] = asm.SumSquares(g)
 		return
 	}
-	w := t.Data[pc.lo:pc.hi]
-	m := o.m[pc.p][pc.lo:pc.hi]
-	v := o.v[pc.p][pc.lo:pc.hi]
 	c := o.Config
-	b1, b2 := float32(c.Beta1), float32(c.Beta2)
-	decay := float32(1 - o.lr*c.WeightDecay)
-	step := float32(o.lr / o.bc1)
-	sq := float32(math.Sqrt(o.bc2))
-	eps := float32(c.Eps)
-	for j := range w {
-		gj := g[j] * o.clip
-		m[j] = b1*m[j] + (1-b1)*gj
-		v[j] = b2*v[j] + (1-b2)*gj*gj
-		w[j] = w[j]*decay - step*m[j]/(float32(math.Sqrt(float64(v[j])))/sq+eps)
-	}
+	asm.AdamW(t.Data[pc.lo:pc.hi], g, o.m[pc.p][pc.lo:pc.hi], o.v[pc.p][pc.lo:pc.hi], asm.AdamWParams{
+		Beta1: float32(c.Beta1), Beta2: float32(c.Beta2),
+		Decay:     float32(1 - o.lr*c.WeightDecay),
+		StepSize:  float32(o.lr / o.bc1),
+		BC2Sqrt:   float32(math.Sqrt(o.bc2)),
+		Eps:       float32(c.Eps),
+		GradScale: o.clip,
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/relora-go/relora-go/asm"
 	"github.com/relora-go/relora-go/engine/gemm"
 )
 
@@ -60,20 +61,7 @@ func (o *attentionOp) Run(w, i int) {
 		gemm.Sgemm(nil, false, true, T, T, hd, o.scale, o.q.Data[off:], d, o.k.Data[off:], d, 0, P, T)
 		for t := 0; t < T; t++ {
 			row := P[t*T : t*T+T]
-			mx := row[0]
-			for _, s := range row[1 : t+1] {
-				mx = max(mx, s)
-			}
-			var sum float32
-			for j := 0; j <= t; j++ {
-				e := float32(math.Exp(float64(row[j] - mx)))
-				row[j] = e
-				sum += e
-			}
-			inv := 1 / sum
-			for j := 0; j <= t; j++ {
-				row[j] *= inv
-			}
+			asm.SoftmaxInPlace(row[:t+1]) // causal: keys 0..t
 			clear(row[t+1:])
 		}
 		gemm.Sgemm(nil, false, false, T, hd, T, 1, P, T, o.v.Data[off:], d, 0, o.y.Data[off:], d)

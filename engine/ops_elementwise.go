@@ -2,7 +2,8 @@ package engine
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/relora-go/relora-go/asm"
 )
 
 // binaryOp is y = a + b (residual add) or y = a ⊙ b (elementwise multiply).
@@ -110,28 +111,19 @@ func (o *swigluOp) Kind() string { return "swiglu" }
 func (o *swigluOp) Forward(g *Graph)  { o.back = false; g.Pool.Run(elemChunks, o) }
 func (o *swigluOp) Backward(g *Graph) { o.back = true; g.Pool.Run(elemChunks, o) }
 
-func sigmoid(x float32) float32 { return 1 / (1 + float32(math.Exp(float64(-x)))) }
-
 func (o *swigluOp) Run(_, i int) {
 	lo, hi := span(o.y.Size(), i)
 	gt, up := o.gate.Data[lo:hi], o.up.Data[lo:hi]
 	if !o.back {
-		y := o.y.Data[lo:hi]
-		for j := range y {
-			x := gt[j]
-			y[j] = x * sigmoid(x) * up[j]
-		}
+		asm.SwiGLU(o.y.Data[lo:hi], gt, up)
 		return
 	}
-	dy := o.y.Grad[lo:hi]
-	for j := range dy {
-		x := gt[j]
-		s := sigmoid(x)
-		if o.up.Grad != nil {
-			o.up.Grad[lo+j] += dy[j] * x * s
-		}
-		if o.gate.Grad != nil {
-			o.gate.Grad[lo+j] += dy[j] * up[j] * s * (1 + x*(1-s))
-		}
+	var dg, du []float32
+	if o.gate.Grad != nil {
+		dg = o.gate.Grad[lo:hi]
 	}
+	if o.up.Grad != nil {
+		du = o.up.Grad[lo:hi]
+	}
+	asm.SwiGLUBackward(dg, du, o.y.Grad[lo:hi], gt, up)
 }

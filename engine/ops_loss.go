@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/relora-go/relora-go/asm"
 )
 
 // crossEntropyOp is the mean next-token cross-entropy over logits [n, vocab]
@@ -93,15 +95,8 @@ func (o *crossEntropyOp) Run(_, i int) {
 		x := o.logits.Data[r*v : r*v+v]
 		t := o.targets[r]
 		if !o.back {
-			mx := x[0]
-			for _, s := range x[1:] {
-				mx = max(mx, s)
-			}
-			var sum float64
-			for _, s := range x {
-				sum += math.Exp(float64(s - mx))
-			}
-			lse := mx + float32(math.Log(sum))
+			mx, sum := asm.MaxSumExp(x)
+			lse := mx + float32(math.Log(float64(sum)))
 			o.lse[r] = lse
 			o.rowLoss[r] = 0
 			if t >= 0 {
@@ -114,10 +109,7 @@ func (o *crossEntropyOp) Run(_, i int) {
 		}
 		c := o.scale / float32(max(o.valid, 1))
 		dx := o.logits.Grad[r*v : r*v+v]
-		lse := o.lse[r]
-		for j, s := range x {
-			dx[j] += c * float32(math.Exp(float64(s-lse)))
-		}
+		asm.AddScaledExp(dx, x, o.lse[r], c) // c·softmax(x)
 		dx[t] -= c
 	}
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math"
+
+	"github.com/relora-go/relora-go/asm"
 )
 
 // rmsnormOp is y = x · rsqrt(mean(x²) + eps) · w over the last dimension.
@@ -64,16 +66,9 @@ func (o *rmsnormOp) Run(_, i int) {
 	for r := lo; r < hi; r++ {
 		x := o.x.Data[r*d : r*d+d]
 		if o.phase == 0 {
-			var ss float64
-			for _, v := range x {
-				ss += float64(v) * float64(v)
-			}
-			rs := float32(1 / math.Sqrt(ss/float64(d)+float64(o.eps)))
+			rs := float32(1 / math.Sqrt(asm.SumSquares(x)/float64(d)+float64(o.eps)))
 			o.rstd[r] = rs
-			y := o.y.Data[r*d : r*d+d]
-			for j, v := range x {
-				y[j] = v * rs * w[j]
-			}
+			asm.ScaleMul(o.y.Data[r*d:r*d+d], x, w, rs)
 			continue
 		}
 		// dx = rstd·(dy⊙w − x̂·mean(dy⊙w⊙x̂)), x̂ = x·rstd
