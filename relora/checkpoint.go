@@ -100,6 +100,13 @@ func (t *Trainer) SaveCheckpoint() (string, error) {
 		}
 		st.Files[name] = sum
 	}
+	cfg, err := t.Model.Config.HFConfig()
+	if err != nil {
+		return "", err
+	}
+	if err := model.WriteFileAtomic(filepath.Join(tmp, "config.json"), append(cfg, '\n')); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
 	js, _ := json.MarshalIndent(st, "", "  ")
 	if err := model.WriteFileAtomic(filepath.Join(tmp, "training_state.json"), append(js, '\n')); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)

@@ -28,9 +28,8 @@ const (
 	TokenizerFile = "tokenizer.json"
 )
 
-// LoadCorpus reads and tokenizes the run's data (LoadCorpusWith without a
-// tokenizer: the byte tokenizer, or a prepared directory's own).
-func LoadCorpus(opts Options) (*Corpus, error) { return LoadCorpusWith(opts, "") }
+// LoadCorpus reads and tokenizes the run's data with its --tokenizer.
+func LoadCorpus(opts Options) (*Corpus, error) { return LoadCorpusWith(opts, opts.Tokenizer) }
 
 // EmbeddedTokenizer names the embedded Brown BPE (4096 tokens) where a
 // tokenizer file is expected.

@@ -11,7 +11,8 @@ import (
 // overlap).
 type Options struct {
 	ModelConfig    string  `flag:"model_config"`            // --model_config: a built-in name (llama_9m) or a JSON path
-	Data           string  `flag:"data"`                    // --data: .txt or .txt.gz; empty: the embedded Brown excerpt
+	Data           string  `flag:"data"`                    // --data: text, a token shard or a prepared directory; empty: the embedded Brown excerpt
+	Tokenizer      string  `flag:"tokenizer"`               // --tokenizer: a tokenizer.json, "bytes" or "embedded"; empty: bytes (a prepared directory brings its own)
 	ValData        string  `flag:"val_data"`                // --val_data: held-out text; empty: the last 5% of --data (or the embedded val)
 	LR             float64 `flag:"lr"`                      // --lr: peak learning rate
 	BatchSize      int     `flag:"batch_size"`              // --batch_size: sequences per micro-batch

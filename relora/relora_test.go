@@ -332,3 +332,40 @@ func TestNoWeightGradientGEMMForW0(t *testing.T) {
 			got, want, full[engine.PhaseBackward], saved, extra)
 	}
 }
+
+func TestUnwrapKeepsTheFunction(t *testing.T) {
+	for _, loraOnly := range []bool{false, true} {
+		tr := wrappedTrainer(t, func(o *Options) {
+			if loraOnly {
+				o.LoraOnly, o.Relora, o.CycleLength, o.Scheduler = true, 0, 0, ScheduleCosine
+			}
+		})
+		for i := 0; i < 4; i++ { // make B non-zero
+			if _, err := tr.Step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g := tr.fwd.Graph
+		g.Training = false
+		g.Forward()
+		want := append([]float32(nil), tr.fwd.Logits.Data...)
+		plain := Unwrap(tr.Model, tr.Pool)
+		for _, n := range plain.Tensors() {
+			if strings.Contains(n.Name, "lora") {
+				t.Fatalf("unwrapped model has %s", n.Name)
+			}
+		}
+		f := plain.Build(engine.NewGraph(tr.Pool), tr.Opts.BatchSize, tr.Opts.MaxLength)
+		copy(f.Inputs, tr.fwd.Inputs)
+		copy(f.Targets, tr.fwd.Targets)
+		f.Graph.Forward()
+		var scale, worst float64
+		for i, v := range want {
+			scale = math.Max(scale, math.Abs(float64(v)))
+			worst = math.Max(worst, math.Abs(float64(v-f.Logits.Data[i])))
+		}
+		if worst > 1e-5*scale {
+			t.Fatalf("lora_only=%v: unwrapped logits differ by %g (relative %g)", loraOnly, worst, worst/scale)
+		}
+	}
+}

@@ -33,6 +33,7 @@ type Trainer struct {
 	opt     *engine.AdamW
 	train   *data.Batcher
 	val     []int32
+	tokJSON []byte // the tokenizer.json saved with the run (nil: bytes)
 	metrics *Metrics
 
 	Update     int // optimizer updates done
@@ -71,7 +72,7 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 		return nil, fmt.Errorf("validation data %s has %d tokens, fewer than one sequence of max_length %d needs (%d)",
 			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
 	}
-	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val}
+	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON}
 	t.Pool = sched.New(opts.Threads)
 	t.Model = model.New(cfg)
 	t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
@@ -235,6 +236,11 @@ func (t *Trainer) Run() error {
 		}
 		fmt.Fprintf(t.Out, "resumed from %s at update %d\n", resume, t.Update)
 	}
+	if t.tokJSON != nil {
+		if err := model.WriteFileAtomic(filepath.Join(o.SaveDir, TokenizerFile), t.tokJSON); err != nil {
+			return err
+		}
+	}
 	m, err := OpenMetrics(metricsPath)
 	if err != nil {
 		return err
@@ -277,12 +283,15 @@ func (t *Trainer) Run() error {
 			fmt.Fprintf(t.Out, "eval   %5d  val_loss %.4f  val_ppl %.2f\n", t.Update, vl, math.Exp(vl))
 		}
 	}
-	if t.Layers != nil && !o.LoraOnly {
-		t.MergeAll() // the open low-rank phase, so that the saved model is a plain LLaMA
-	}
+	// final/ holds a plain LLaMA: the open low-rank phase merged in.
 	final := filepath.Join(o.SaveDir, "final")
-	if err := t.Model.Save(final); err != nil {
+	if err := Unwrap(t.Model, t.Pool).Save(final); err != nil {
 		return err
+	}
+	if t.tokJSON != nil {
+		if err := model.WriteFileAtomic(filepath.Join(final, TokenizerFile), t.tokJSON); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(t.Out, "done in %s; model saved to %s\n", time.Since(start).Round(time.Second), final)
 	return nil

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	relorago "github.com/relora-go/relora-go"
 	"github.com/relora-go/relora-go/data"
@@ -21,7 +19,7 @@ import (
 // run's final/ directory or a Hugging Face LLaMA directory.
 func loadModelDir(dir string) (*model.Model, error) {
 	if _, err := os.Stat(filepath.Join(dir, "training_state.json")); err == nil {
-		return loadCheckpointModel(dir)
+		return relora.LoadCheckpointModel(dir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		return model.LoadHF(dir)
@@ -30,135 +28,6 @@ func loadModelDir(dir string) (*model.Model, error) {
 		return nil, fmt.Errorf("--checkpoint %s: not a directory", dir)
 	}
 	return nil, fmt.Errorf("--checkpoint %s: neither a training checkpoint (training_state.json) nor a model directory (config.json)", dir)
-}
-
-// checkpointOptions is the part of training_state.json that export needs.
-type checkpointOptions struct {
-	Options struct {
-		ModelConfig string  `json:"ModelConfig"`
-		LoraR       int     `json:"LoraR"`
-		LoraAlpha   float64 `json:"LoraAlpha"`
-		LoraOnly    bool    `json:"LoraOnly"`
-	} `json:"options"`
-}
-
-// loadCheckpointModel reads a training checkpoint's model.safetensors into
-// a plain model: each wrapped projection becomes W = W0 + (alpha/r)·B·A,
-// or (alpha/r)·B·A for a lora_only run (no W0), with r and alpha from the
-// run's options. The configuration is config.json in the checkpoint if
-// there is one, else the run's --model_config with the vocabulary size of
-// the stored embedding.
-func loadCheckpointModel(dir string) (*model.Model, error) {
-	statePath := filepath.Join(dir, "training_state.json")
-	b, err := os.ReadFile(statePath)
-	if err != nil {
-		return nil, err
-	}
-	var st checkpointOptions
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s: not valid JSON: %v", statePath, err)
-	}
-	o := st.Options
-	weights, err := model.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		return nil, err
-	}
-	var cfg model.Config
-	if cb, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
-		if cfg, _, err = model.ParseHFConfig(filepath.Join(dir, "config.json"), cb); err != nil {
-			return nil, err
-		}
-	} else {
-		if o.ModelConfig == "" {
-			return nil, fmt.Errorf("%s: the options name no model_config", statePath)
-		}
-		if cfg, err = model.LoadConfig(o.ModelConfig); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %v", dir, err)
-		}
-		shape := weights.Shape("model.embed_tokens.weight")
-		if len(shape) != 2 || shape[1] != cfg.Hidden {
-			return nil, fmt.Errorf("%s: tensor \"model.embed_tokens.weight\" has shape %v, model_config %s needs [vocab %d]", weights.Path, shape, o.ModelConfig, cfg.Hidden)
-		}
-		cfg.Vocab = shape[0]
-	}
-	m := model.New(cfg)
-	for _, n := range m.Tensors() {
-		name := n.Name
-		base, isProj := strings.CutSuffix(name, ".weight")
-		if isProj && weights.Has(base+".lora_A.weight") {
-			if err := mergedWeight(weights, base, n.T.Shape, o.LoraR, o.LoraAlpha, n.T.Data); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if !weights.Has(name) {
-			return nil, fmt.Errorf("%s: tensor %q is missing", weights.Path, name)
-		}
-		if sh := weights.Shape(name); !sameShape(sh, n.T.Shape) {
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model needs %v", weights.Path, name, sh, n.T.Shape)
-		}
-		v, _, err := weights.Float32(name)
-		if err != nil {
-			return nil, err
-		}
-		copy(n.T.Data, v)
-	}
-	return m, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// mergedWeight writes W0 + (alpha/r)·B·A (W0 = 0 when the file has no
-// base weight: lora_only) into dst [out, in], accumulating in float64.
-func mergedWeight(st *model.Safetensors, base string, shape []int, r int, alpha float64, dst []float32) error {
-	out, in := shape[0], shape[1]
-	A, ash, err := st.Float32(base + ".lora_A.weight")
-	if err != nil {
-		return err
-	}
-	B, bsh, err := st.Float32(base + ".lora_B.weight")
-	if err != nil {
-		return fmt.Errorf("%s: %q has lora_A but no lora_B", st.Path, base)
-	}
-	if r <= 0 {
-		return fmt.Errorf("%s: the run's lora_r is %d", st.Path, r)
-	}
-	if !sameShape(ash, []int{r, in}) || !sameShape(bsh, []int{out, r}) {
-		return fmt.Errorf("%s: %s factors have shapes A %v, B %v; lora_r %d and the model need A [%d %d], B [%d %d]",
-			st.Path, base, ash, bsh, r, r, in, out, r)
-	}
-	clear(dst)
-	if st.Has(base + ".weight") {
-		if sh := st.Shape(base + ".weight"); !sameShape(sh, shape) {
-			return fmt.Errorf("%s: tensor %q has shape %v, the model needs %v", st.Path, base+".weight", sh, shape)
-		}
-		w0, _, err := st.Float32(base + ".weight")
-		if err != nil {
-			return err
-		}
-		copy(dst, w0)
-	}
-	s := alpha / float64(r)
-	for i := 0; i < out; i++ {
-		for j := 0; j < in; j++ {
-			var acc float64
-			for k := 0; k < r; k++ {
-				acc += float64(B[i*r+k]) * float64(A[k*in+j])
-			}
-			dst[i*in+j] = float32(float64(dst[i*in+j]) + s*acc)
-		}
-	}
-	return nil
 }
 
 // findTokenizer resolves the tokenizer of a model directory: the --tokenizer
