@@ -1,9 +1,6 @@
 // Command relora-cpu trains LLaMA models with ReLoRA on the CPU.
 //
-//	relora-cpu train [flags]      train (no flags: a small LLaMA on the embedded Brown excerpt)
-//	relora-cpu schedule [flags]   print the learning rate of every update a run would use
-//	relora-cpu bench gemm [flags] GEMM GFLOP/s per shape, layout, threads and kernel
-//	relora-cpu bench step [flags] training-step tokens/s, GFLOP/s and peak RSS
+// Run "relora-cpu help" for the list of commands.
 package main
 
 import (
@@ -13,6 +10,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/relora-go/relora-go/asm"
 )
 
 const usage = `relora-cpu: ReLoRA pretraining of LLaMA models in pure Go.
@@ -20,13 +19,14 @@ const usage = `relora-cpu: ReLoRA pretraining of LLaMA models in pure Go.
 Usage:
   relora-cpu train [flags]        train a model (no flags: a small LLaMA on the embedded corpus)
   relora-cpu schedule [flags]     print "update_step lr" for every update of a run's schedule
-  relora-cpu bench gemm [flags]   measure GEMM GFLOP/s
   relora-cpu prepare [flags]      tokenize a corpus into token shards (train.bin, val.bin, tokenizer.json)
   relora-cpu tokenize [flags]     text on stdin -> token ids on stdout (--decode: ids -> text)
   relora-cpu generate [flags]     continue a prompt with a trained model (KV cache, top-k/top-p sampling)
   relora-cpu eval [flags]         a model's loss and perplexity on a corpus or token shards
   relora-cpu export [flags]       a checkpoint as a plain Hugging Face LLaMA (ReLoRA factors merged)
+  relora-cpu bench gemm [flags]   measure GEMM GFLOP/s per shape, layout, threads and kernel
   relora-cpu bench step [flags]   measure training-step tokens/s, GFLOP/s and peak memory
+  relora-cpu kernels              list the GEMM kernels this CPU runs (values for RELORA_KERNEL)
 
 Run "relora-cpu COMMAND --help" for a command's flags.
 `
@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdEval(args[1:], stdout, stderr)
 	case "export":
 		err = cmdExport(args[1:], stdout, stderr)
+	case "kernels":
+		err = cmdKernels(stdout, stderr)
 	case "bench":
 		switch {
 		case len(args) >= 2 && args[1] == "gemm":
@@ -72,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = fmt.Errorf("name what to measure: relora-cpu bench gemm | bench step")
 		}
 	default:
-		err = fmt.Errorf("unknown command %q (commands: train, schedule, bench, prepare, tokenize, generate, eval, export)", args[0])
+		err = fmt.Errorf("unknown command %q (commands: train, schedule, prepare, tokenize, generate, eval, export, bench, kernels)", args[0])
 	}
 	switch {
 	case err == nil:
@@ -102,4 +104,17 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected argument %q (flags are written --name value)", fs.Arg(0))
 	}
 	return nil
+}
+
+// cmdKernels lists the GEMM micro-kernels this CPU and build can run, one
+// name per line (values for RELORA_KERNEL), and says on stderr which one
+// is selected.
+func cmdKernels(stdout, stderr io.Writer) error {
+	for _, k := range asm.Available() {
+		fmt.Fprintln(stdout, k.Name)
+	}
+	sel := asm.Selected()
+	fmt.Fprintf(stderr, "selected: %s (%d×%d tiles; vector kernels: %s); RELORA_KERNEL=<name> forces one\n",
+		sel.Name, sel.MR, sel.NR, asm.VecLevel())
+	return asm.SelectionError()
 }
