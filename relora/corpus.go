@@ -28,8 +28,20 @@ const (
 	TokenizerFile = "tokenizer.json"
 )
 
-// LoadCorpus reads and tokenizes the run's data with its --tokenizer.
-func LoadCorpus(opts Options) (*Corpus, error) { return LoadCorpusWith(opts, opts.Tokenizer) }
+// LoadCorpus reads and tokenizes the run's data with its --tokenizer, or
+// with the tokenizer.json that comes with an --init_from model.
+func LoadCorpus(opts Options) (*Corpus, error) {
+	tok := opts.Tokenizer
+	if tok == "" && opts.InitFrom != "" {
+		for _, p := range []string{filepath.Join(opts.InitFrom, TokenizerFile), filepath.Join(filepath.Dir(filepath.Clean(opts.InitFrom)), TokenizerFile)} {
+			if _, err := os.Stat(p); err == nil {
+				tok = p
+				break
+			}
+		}
+	}
+	return LoadCorpusWith(opts, tok)
+}
 
 // EmbeddedTokenizer names the embedded Brown BPE (4096 tokens) where a
 // tokenizer file is expected.

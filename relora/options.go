@@ -46,7 +46,7 @@ type Options struct {
 	RandomPruning    float64 `flag:"optimizer_random_pruning"`    // --optimizer_random_pruning
 	MagnitudePruning float64 `flag:"optimizer_magnitude_pruning"` // --optimizer_magnitude_pruning
 	WarmStartSteps   int     `flag:"warm_start_steps"`            // --warm_start_steps: full-rank updates before wrapping, in this run
-	WarmedUpModel    string  `flag:"warmed_up_model"`             // --warmed_up_model: start from this full-rank model directory (model.safetensors)
+	InitFrom         string  `flag:"init_from"`                   // --init_from (alias --warmed_up_model): continue this model (a run's final/, a checkpoint, a Hugging Face LLaMA directory)
 	WarmStartLR      float64 `flag:"warm_start_lr"`               // --warm_start_lr: peak LR of the warm-start stage (0: --lr)
 
 	// Run control: free to change when a run resumes (tagged run:"true").
@@ -133,8 +133,8 @@ func (o Options) Validate() error {
 	if o.WarmStartSteps > 0 && o.LoraOnly {
 		return fmt.Errorf("--warm_start_steps and --lora_only exclude each other: lora_only has no full-rank weights to warm up")
 	}
-	if o.WarmedUpModel != "" && (o.WarmStartSteps > 0 || o.LoraOnly) {
-		return fmt.Errorf("--warmed_up_model already is the warm start: drop --warm_start_steps and --lora_only")
+	if o.InitFrom != "" && o.LoraOnly {
+		return fmt.Errorf("--init_from and --lora_only exclude each other: lora_only has no full-rank weights to start from")
 	}
 	if o.Relora < 0 || o.CycleLength < 0 {
 		return fmt.Errorf("--relora and --cycle_length must not be negative")

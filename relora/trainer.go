@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/relora-go/relora-go/data"
@@ -56,8 +55,20 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := model.LoadConfig(opts.ModelConfig)
-	if err != nil {
+	var start *model.Model // the model to continue (--init_from)
+	var cfg model.Config
+	var err error
+	if opts.InitFrom != "" {
+		if start, err = LoadModelDir(opts.InitFrom); err != nil {
+			return nil, fmt.Errorf("--init_from: %w", err)
+		}
+		cfg = start.Config
+		if cfg.Vocab != corpus.Vocab {
+			return nil, fmt.Errorf("--init_from %s has a vocabulary of %d tokens, the data's tokenizer %d: give the model's tokenizer with --tokenizer",
+				opts.InitFrom, cfg.Vocab, corpus.Vocab)
+		}
+		fmt.Fprintf(out, "note: model and configuration from %s (--model_config is not used)\n", opts.InitFrom)
+	} else if cfg, err = model.LoadConfig(opts.ModelConfig); err != nil {
 		return nil, err
 	}
 	if cfg.Vocab != corpus.Vocab {
@@ -74,12 +85,10 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 	}
 	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON}
 	t.Pool = sched.New(opts.Threads)
-	t.Model = model.New(cfg)
-	t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
-	if opts.WarmedUpModel != "" {
-		if err := loadWarmedUp(t.Model, opts.WarmedUpModel); err != nil {
-			return nil, err
-		}
+	t.Model = start
+	if start == nil {
+		t.Model = model.New(cfg)
+		t.Model.Init(rand.New(rand.NewPCG(opts.Seed, 0x5eed)))
 	}
 	t.factors = NewStream(opts.Seed, 0xfac7)
 	t.prune = NewStream(opts.Seed, 0x9e5e7)
@@ -367,22 +376,4 @@ func (t *Trainer) event(name string, fields map[string]any) {
 		t.metrics.Event(t.Update, name, fields)
 	}
 	fmt.Fprintf(t.Out, "event  %5d  %s %v\n", t.Update, name, fields)
-}
-
-// loadWarmedUp fills a plain model from a directory holding a full-rank
-// model.safetensors (a run's final/ or a checkpoint of a full-rank run).
-func loadWarmedUp(m *model.Model, dir string) error {
-	st, err := model.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
-	if err != nil {
-		return fmt.Errorf("--warmed_up_model: %w", err)
-	}
-	for _, name := range st.Names() {
-		if strings.Contains(name, ".lora_") {
-			return fmt.Errorf("--warmed_up_model %s holds low-rank factors (%s): give a full-rank model, e.g. a run's final/ directory", dir, name)
-		}
-	}
-	if err := m.LoadWeights(st); err != nil {
-		return fmt.Errorf("--warmed_up_model: %w", err)
-	}
-	return nil
 }

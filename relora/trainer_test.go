@@ -94,7 +94,7 @@ func TestAccumulationEqualsOneBigBatch(t *testing.T) {
 	}
 }
 
-func TestWarmedUpModelStartsFromSavedWeights(t *testing.T) {
+func TestInitFromStartsFromSavedWeights(t *testing.T) {
 	full := smallTrainer(t, nil)
 	for i := 0; i < 3; i++ {
 		if _, err := full.Step(); err != nil {
@@ -105,9 +105,9 @@ func TestWarmedUpModelStartsFromSavedWeights(t *testing.T) {
 	if err := full.Model.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	warm := smallTrainer(t, func(o *Options) { o.WarmedUpModel, o.UsePeft, o.LoraR = dir, true, 8 })
+	warm := smallTrainer(t, func(o *Options) { o.InitFrom, o.UsePeft, o.LoraR = dir, true, 8 })
 	if warm.Layers == nil {
-		t.Fatal("a warmed-up low-rank run did not wrap the model")
+		t.Fatal("a low-rank run from a saved model did not wrap it")
 	}
 	for _, l := range warm.Layers {
 		if l.W0.Grad != nil {
@@ -115,17 +115,26 @@ func TestWarmedUpModelStartsFromSavedWeights(t *testing.T) {
 		}
 	}
 	if !slices.Equal(warm.Model.Head.Data, full.Model.Head.Data) || !slices.Equal(warm.Layers[3].W0.Data, full.Model.Blocks[0].O.(*model.Dense).W.Data) {
-		t.Fatal("the warmed-up weights were not loaded")
+		t.Fatal("the saved weights were not loaded")
 	}
-	// a wrapped checkpoint is not a warm start
+	// a wrapped model without its checkpoint state is refused
 	if err := warm.Model.Save(dir); err != nil {
 		t.Fatal(err)
 	}
 	o := DefaultOptions()
-	o.WarmedUpModel, o.UsePeft = dir, true
+	o.InitFrom, o.UsePeft = dir, true
 	c, _ := LoadCorpus(o)
 	if _, err := NewTrainer(o, c, io.Discard); err == nil || !strings.Contains(err.Error(), "low-rank factors") {
-		t.Fatalf("loading a wrapped model as warm start: error %v", err)
+		t.Fatalf("loading a wrapped model as a start: error %v", err)
+	}
+	// a vocabulary that does not fit the data's tokenizer is refused
+	o.Tokenizer = EmbeddedTokenizer
+	c, _ = LoadCorpus(o)
+	if err := full.Model.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewTrainer(o, c, io.Discard); err == nil || !strings.Contains(err.Error(), "vocabulary") {
+		t.Fatalf("a model of 256 tokens with a 4096-token tokenizer: error %v", err)
 	}
 }
 

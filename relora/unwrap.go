@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/relora-go/relora-go/engine/gemm"
 	"github.com/relora-go/relora-go/engine/sched"
@@ -101,4 +102,27 @@ func checkpointConfig(dir string, o Options, weights *model.Safetensors) (model.
 	}
 	cfg.Vocab = shape[0]
 	return cfg, nil
+}
+
+// LoadModelDir loads a plain model from a training checkpoint
+// (model_<N>/ with training_state.json; its ReLoRA factors are merged), a
+// run's final/ directory or a Hugging Face LLaMA directory.
+func LoadModelDir(dir string) (*model.Model, error) {
+	if _, err := os.Stat(filepath.Join(dir, "training_state.json")); err == nil {
+		return LoadCheckpointModel(dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		if w, err := model.OpenHFWeights(dir); err == nil {
+			for _, name := range w.Names() {
+				if strings.Contains(name, ".lora_") {
+					return nil, fmt.Errorf("%s holds low-rank factors (%s) but no training_state.json: give the checkpoint directory (model_<N>/) or a plain model (relora-cpu export)", dir, name)
+				}
+			}
+		}
+		return model.LoadHF(dir)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	return nil, fmt.Errorf("%s: neither a training checkpoint (training_state.json) nor a model directory (config.json)", dir)
 }

@@ -79,7 +79,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	case *maxBatches < 0 || *threads < 0:
 		return fmt.Errorf("--max_batches and --threads must not be negative")
 	}
-	m, err := loadModelDir(*ckpt)
+	m, err := relora.LoadModelDir(*ckpt)
 	if err != nil {
 		return err
 	}

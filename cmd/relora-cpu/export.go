@@ -14,22 +14,6 @@ import (
 	"github.com/relora-go/relora-go/relora"
 )
 
-// loadModelDir loads a plain model from a training checkpoint
-// (model_<N>/ with training_state.json; its ReLoRA factors are merged), a
-// run's final/ directory or a Hugging Face LLaMA directory.
-func loadModelDir(dir string) (*model.Model, error) {
-	if _, err := os.Stat(filepath.Join(dir, "training_state.json")); err == nil {
-		return relora.LoadCheckpointModel(dir)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
-		return model.LoadHF(dir)
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--checkpoint %s: not a directory", dir)
-	}
-	return nil, fmt.Errorf("--checkpoint %s: neither a training checkpoint (training_state.json) nor a model directory (config.json)", dir)
-}
-
 // findTokenizer resolves the tokenizer of a model directory: the --tokenizer
 // flag, else tokenizer.json in the directory or its parent (a run
 // directory holds final/ and model_<N>/), else the byte tokenizer for a
@@ -88,7 +72,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(filepath.Join(*out, "model.safetensors")); err == nil && !*force {
 		return fmt.Errorf("%s already holds a model.safetensors: choose another --out or add --force", *out)
 	}
-	m, err := loadModelDir(*ckpt)
+	m, err := relora.LoadModelDir(*ckpt)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/relora-go/relora-go/data"
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/model"
+	"github.com/relora-go/relora-go/relora"
 )
 
 // cmdGenerate continues a prompt with a model, one token at a time through
@@ -42,7 +43,7 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	case *threads < 0:
 		return fmt.Errorf("--threads must not be negative, got %d", *threads)
 	}
-	m, err := loadModelDir(*ckpt)
+	m, err := relora.LoadModelDir(*ckpt)
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,8 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.IntVar(&o.WarmStartSteps, "warm_start_steps", o.WarmStartSteps, "full-rank updates before the low-rank stage starts (warm start in one run)")
 
 	fs.Float64Var(&o.WarmStartLR, "warm_start_lr", o.WarmStartLR, "peak learning rate of the warm-start stage (0: --lr; the paper uses about half of ReLoRA's)")
-	fs.StringVar(&o.WarmedUpModel, "warmed_up_model", o.WarmedUpModel, "start from the full-rank model in this directory (a run's final/): the warm start of an earlier run")
+	fs.StringVar(&o.InitFrom, "init_from", o.InitFrom, "continue training this model: a run's final/, a checkpoint (factors merged) or a Hugging Face LLaMA directory; its config.json replaces --model_config and its tokenizer.json is used unless --tokenizer is given")
+	fs.StringVar(&o.InitFrom, "warmed_up_model", o.InitFrom, "the reference's name for --init_from (a warm start saved by an earlier full-rank run)")
 	fs.IntVar(&o.SaveEvery, "save_every", o.SaveEvery, "updates between checkpoints in --save_dir (0: none)")
 	fs.IntVar(&o.KeepCheckpoints, "keep_checkpoints", o.KeepCheckpoints, "keep only the newest N checkpoints (0: all)")
 	fs.StringVar(&o.ResumeFrom, "resume_from", o.ResumeFrom, "continue the run saved in this checkpoint directory")
