@@ -5,12 +5,30 @@ import (
 	"math/rand/v2"
 )
 
+// Tokens is a token stream the batcher reads windows from: an in-memory
+// Int32s or a memory-mapped *Shard.
+type Tokens interface {
+	Len() int
+	// Read copies tokens off, off+1, ... into dst (as many as there are)
+	// and returns how many it copied.
+	Read(dst []int32, off int) int
+}
+
+// Int32s is an in-memory token stream.
+type Int32s []int32
+
+// Len is the number of tokens.
+func (t Int32s) Len() int { return len(t) }
+
+// Read copies tokens from off into dst.
+func (t Int32s) Read(dst []int32, off int) int { return copy(dst, t[min(off, len(t)):]) }
+
 // Batcher cuts a token stream into non-overlapping windows of seq+1 tokens
 // (inputs are the first seq, targets the last seq) and hands them out in an
 // order shuffled by seed, epoch after epoch. Its position is two integers,
 // so a checkpoint can restore it exactly.
 type Batcher struct {
-	tokens []int32
+	tokens Tokens
 	seq    int
 	seed   uint64
 	order  []int32 // window order of the current epoch
@@ -21,16 +39,16 @@ type Batcher struct {
 // NewBatcher prepares batches of sequences of length seq from tokens.
 // source names the data in errors; batch is the number of sequences per
 // micro-batch, needed to check the data is long enough.
-func NewBatcher(source string, tokens []int32, seq, batch int, seed uint64) (*Batcher, error) {
+func NewBatcher(source string, tokens Tokens, seq, batch int, seed uint64) (*Batcher, error) {
 	if seq < 1 || batch < 1 {
 		return nil, fmt.Errorf("batch_size and max_length must be positive")
 	}
-	if need := batch * (seq + 1); len(tokens) < need {
+	if need := batch * (seq + 1); tokens.Len() < need {
 		return nil, fmt.Errorf("%s has %d tokens; one batch of %d sequences of max_length %d needs %d: use more data or lower --batch_size/--max_length",
-			source, len(tokens), batch, seq, need)
+			source, tokens.Len(), batch, seq, need)
 	}
 	b := &Batcher{tokens: tokens, seq: seq, seed: seed}
-	b.order = make([]int32, len(tokens)/(seq+1))
+	b.order = make([]int32, tokens.Len()/(seq+1))
 	b.shuffle()
 	return b, nil
 }
@@ -63,23 +81,23 @@ func (b *Batcher) Fill(inputs, targets []int32) {
 		}
 		w := int(b.order[b.Next]) * (b.seq + 1)
 		b.Next++
-		copy(inputs[r*b.seq:(r+1)*b.seq], b.tokens[w:w+b.seq])
-		copy(targets[r*b.seq:(r+1)*b.seq], b.tokens[w+1:w+b.seq+1])
+		b.tokens.Read(inputs[r*b.seq:(r+1)*b.seq], w)
+		b.tokens.Read(targets[r*b.seq:(r+1)*b.seq], w+1)
 	}
 }
 
 // Sequential fills inputs and targets with windows i, i+1, ... in stream
 // order (for evaluation) and reports how many windows it wrote; it stops at
 // the end of the stream.
-func Sequential(tokens []int32, seq, first int, inputs, targets []int32) int {
+func Sequential(tokens Tokens, seq, first int, inputs, targets []int32) int {
 	n := 0
 	for r := 0; r < len(inputs)/seq; r++ {
 		w := (first + r) * (seq + 1)
-		if w+seq+1 > len(tokens) {
+		if w+seq+1 > tokens.Len() {
 			break
 		}
-		copy(inputs[r*seq:(r+1)*seq], tokens[w:w+seq])
-		copy(targets[r*seq:(r+1)*seq], tokens[w+1:w+seq+1])
+		tokens.Read(inputs[r*seq:(r+1)*seq], w)
+		tokens.Read(targets[r*seq:(r+1)*seq], w+1)
 		n++
 	}
 	return n

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"unsafe"
@@ -231,8 +230,8 @@ func (s *Shard) Read(dst []int32, off int) int {
 }
 
 // Int32 converts the whole shard to a new []int32 (4 bytes a token in
-// memory, twice a 2-byte shard's size): the form data.Batcher and the
-// trainer take today.
+// memory, twice a 2-byte shard's size). A *Shard is itself a Tokens
+// stream for the Batcher, without the copy.
 func (s *Shard) Int32() []int32 {
 	out := make([]int32, s.Len())
 	s.Read(out, 0)
@@ -416,62 +415,4 @@ func WriteShard(path string, vocab int, ids []int) error {
 		return err
 	}
 	return sw.Close()
-}
-
-// ShardBatcher is Batcher over a shard without converting it to []int32:
-// the same windows in the same order for the same seed (a test checks
-// this), read straight from the mapping.
-type ShardBatcher struct {
-	s     *Shard
-	seq   int
-	seed  uint64
-	order []int32
-	Epoch int
-	Next  int
-}
-
-// NewShardBatcher is NewBatcher for a shard.
-func NewShardBatcher(s *Shard, seq, batch int, seed uint64) (*ShardBatcher, error) {
-	if seq < 1 || batch < 1 {
-		return nil, fmt.Errorf("batch_size and max_length must be positive")
-	}
-	if need := batch * (seq + 1); s.Len() < need {
-		return nil, fmt.Errorf("%s has %d tokens; one batch of %d sequences of max_length %d needs %d: use more data or lower --batch_size/--max_length",
-			s.Path, s.Len(), batch, seq, need)
-	}
-	b := &ShardBatcher{s: s, seq: seq, seed: seed, order: make([]int32, s.Len()/(seq+1))}
-	b.shuffle()
-	return b, nil
-}
-
-func (b *ShardBatcher) shuffle() {
-	for i := range b.order {
-		b.order[i] = int32(i)
-	}
-	rng := rand.New(rand.NewPCG(b.seed, uint64(b.Epoch)))
-	rng.Shuffle(len(b.order), func(i, j int) { b.order[i], b.order[j] = b.order[j], b.order[i] })
-}
-
-// Windows is the number of sequences in one epoch.
-func (b *ShardBatcher) Windows() int { return len(b.order) }
-
-// Seek restores a position saved from Epoch and Next.
-func (b *ShardBatcher) Seek(epoch, next int) {
-	b.Epoch, b.Next = epoch, next
-	b.shuffle()
-}
-
-// Fill is Batcher.Fill. It allocates nothing.
-func (b *ShardBatcher) Fill(inputs, targets []int32) {
-	for r := 0; r < len(inputs)/b.seq; r++ {
-		if b.Next == len(b.order) {
-			b.Epoch++
-			b.Next = 0
-			b.shuffle()
-		}
-		w := int(b.order[b.Next]) * (b.seq + 1)
-		b.Next++
-		b.s.Read(inputs[r*b.seq:(r+1)*b.seq], w)
-		b.s.Read(targets[r*b.seq:(r+1)*b.seq], w+1)
-	}
 }

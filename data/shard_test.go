@@ -159,7 +159,7 @@ func TestShardWriterFailureKeepsOldFile(t *testing.T) {
 	}
 }
 
-func TestShardBatcherMatchesBatcher(t *testing.T) {
+func TestBatcherOverAShardMatchesMemory(t *testing.T) {
 	ids := make([]int, 1000)
 	for i := range ids {
 		ids[i] = (i*7919 + 13) % 5000
@@ -173,11 +173,11 @@ func TestShardBatcherMatchesBatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	a, err := NewBatcher("ids", ToInt32(ids), 15, 4, 42)
+	a, err := NewBatcher("ids", Int32s(ToInt32(ids)), 15, 4, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewShardBatcher(s, 15, 4, 42)
+	b, err := NewBatcher(s.Path, s, 15, 4, 42)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,8 +62,8 @@ const EmbeddedTokenizer = "embedded"
 //
 // Without --val_data (or with an empty val.bin) the last 5% of the
 // training stream is held out. Shards are converted to []int32 in memory (4
-// bytes a token), the form the trainer's Batcher takes (data.ShardBatcher
-// reads a shard without the copy).
+// bytes a token, twice a 2-byte shard), so that the held-out split can be
+// a slice; data.Batcher can also read a mapped *data.Shard directly.
 func LoadCorpusWith(opts Options, tokenizer string) (*Corpus, error) {
 	c := &Corpus{}
 	switch tokenizer {

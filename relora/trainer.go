@@ -75,7 +75,7 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 		fmt.Fprintf(out, "note: vocab_size %d of %s replaced by the tokenizer's %d\n", cfg.Vocab, opts.ModelConfig, corpus.Vocab)
 		cfg.Vocab = corpus.Vocab
 	}
-	train, err := data.NewBatcher(corpus.TrainSource, corpus.Train, opts.MaxLength, opts.BatchSize, opts.Seed)
+	train, err := data.NewBatcher(corpus.TrainSource, data.Int32s(corpus.Train), opts.MaxLength, opts.BatchSize, opts.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +209,7 @@ func (t *Trainer) Evaluate() float64 {
 	var sum float64
 	var tokens int
 	for first := 0; first < windows; first += rows {
-		n := data.Sequential(t.val, seq, first, t.fwd.Inputs, t.fwd.Targets)
+		n := data.Sequential(data.Int32s(t.val), seq, first, t.fwd.Inputs, t.fwd.Targets)
 		n = min(n, windows-first)
 		for i := n * seq; i < len(t.fwd.Targets); i++ { // pad a short last batch
 			t.fwd.Inputs[i], t.fwd.Targets[i] = 0, -1

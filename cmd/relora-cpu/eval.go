@@ -104,7 +104,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	var sum float64
 	var n int
 	for first := 0; first < windows; first += *batch {
-		k := min(data.Sequential(toks, seq, first, f.Inputs, f.Targets), windows-first)
+		k := min(data.Sequential(data.Int32s(toks), seq, first, f.Inputs, f.Targets), windows-first)
 		for i := k * seq; i < len(f.Targets); i++ {
 			f.Inputs[i], f.Targets[i] = 0, -1
 		}
