@@ -80,7 +80,7 @@ type workspace struct {
 	direct         bool // full MR-row strips read A in place (kern.TileA)
 	nChunks        int  // column chunks per row unit
 
-	apack []float32   // packed op(A)[:, pc:pc+KC], all rows, shared
+	apack []float32   // packed op(A)[:, pc:pc+KC], all rows (direct: the partial strip), shared
 	bpack []float32   // packed B block, shared
 	tile  [][]float32 // per worker: an MR×NR edge tile
 
@@ -156,7 +156,11 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 	// A row-major op(A) is read in place by kernels that can (no packing);
 	// only a last, partial strip of rows is packed.
 	ws.direct = !transA && kern.TileA != nil && !noDirect
-	ws.apack = grow(ws.apack, ceilDiv(m, mr)*mr*kcb)
+	if ws.direct {
+		ws.apack = grow(ws.apack, mr*kcb) // the partial strip only
+	} else {
+		ws.apack = grow(ws.apack, ceilDiv(m, mr)*mr*kcb)
+	}
 	ws.bpack = grow(ws.bpack, kcb*ncb)
 
 	// The reduction is the outer loop: op(A)[:, pc:pc+KC] is packed once,
@@ -221,7 +225,11 @@ func (t *computeTask) Run(w, i int) {
 			t.direct(w, ir, s0, s1)
 			continue
 		}
-		ap := ws.apack[ir*kc : (ir+mr)*kc]
+		off := ir * kc
+		if ws.direct { // only the partial strip is packed, at the start
+			off = 0
+		}
+		ap := ws.apack[off : off+mr*kc]
 		for s := s0; s < s1; s++ {
 			bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
 			j := ws.jc + s*nr
@@ -320,6 +328,8 @@ func (t *packATask) Run(w, i int) {
 			return
 		}
 		i0 = ws.m / mr * mr
+		packA(ws.apack[:mr*kc], mr, i1-i0, kc, ws.transA, ws.a, ws.lda, i0, ws.pc)
+		return
 	}
 	packA(ws.apack[i0*kc:ceilDiv(i1, mr)*mr*kc], mr, i1-i0, kc, ws.transA, ws.a, ws.lda, i0, ws.pc)
 }

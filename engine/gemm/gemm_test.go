@@ -343,7 +343,7 @@ func (t *headsTask) Run(w, i int) {
 }
 
 func TestSgemmAllocs(t *testing.T) {
-	for _, s := range []shape{{false, false, 200, 300, 260, 0}, {true, false, 64, 128, 700, 0}, {false, true, 1, 512, 128, 0}} {
+	for _, s := range []shape{{false, false, 200, 300, 260, 0}, {true, false, 64, 128, 700, 0}, {false, true, 1, 512, 128, 0}, {false, false, 3, 700, 300, 0}} {
 		o := newOperands(rand.New(rand.NewSource(7)), s)
 		for _, p := range []*sched.Pool{nil, pool2} {
 			run := func() {
