@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/relora-go/relora-go/data"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +22,7 @@ func (m *Model) Save(dir string) error {
 	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), m.Tensors(), map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "config.json"), append(cfg, '\n'))
+	return data.WriteFileAtomic(filepath.Join(dir, "config.json"), append(cfg, '\n'))
 }
 
 // LoadWeights fills the model's tensors from a safetensors file. Every

@@ -8,8 +8,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/relora-go/relora-go/data"
 )
 
 // Safetensors is a parsed .safetensors file held in memory.
@@ -200,7 +201,7 @@ func WriteSafetensors(path string, tensors []Named, meta map[string]string) erro
 	for (8+len(hj))%8 != 0 {
 		hj = append(hj, ' ')
 	}
-	return WriteAtomic(path, func(w io.Writer) error {
+	return data.WriteAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(hj)))
@@ -215,44 +216,4 @@ func WriteSafetensors(path string, tensors []Named, meta map[string]string) erro
 		}
 		return bw.Flush()
 	})
-}
-
-// WriteFileAtomic writes data to path through a temporary file that is
-// synced and renamed over the target, then syncs the directory.
-func WriteFileAtomic(path string, data []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic streams a file's contents from write into a temporary file
-// in the target's directory, syncs it, renames it over path and syncs the
-// directory: a crash leaves either the old file or the complete new one.
-func WriteAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = write(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

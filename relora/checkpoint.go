@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/relora-go/relora-go/data"
 	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/model"
 )
@@ -104,11 +105,11 @@ func (t *Trainer) SaveCheckpoint() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := model.WriteFileAtomic(filepath.Join(tmp, "config.json"), append(cfg, '\n')); err != nil {
+	if err := data.WriteFileAtomic(filepath.Join(tmp, "config.json"), append(cfg, '\n')); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	js, _ := json.MarshalIndent(st, "", "  ")
-	if err := model.WriteFileAtomic(filepath.Join(tmp, "training_state.json"), append(js, '\n')); err != nil {
+	if err := data.WriteFileAtomic(filepath.Join(tmp, "training_state.json"), append(js, '\n')); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	if _, err := os.Stat(dir); err == nil { // replacing a checkpoint of the same update

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/relora-go/relora-go/model"
+	"github.com/relora-go/relora-go/data"
 )
 
 // Metrics appends one JSON object per line to metrics.jsonl.
@@ -91,5 +91,5 @@ func TruncateMetrics(path string, upTo int) error {
 		}
 		kept = append(kept, line...)
 	}
-	return model.WriteFileAtomic(path, kept)
+	return data.WriteFileAtomic(path, kept)
 }

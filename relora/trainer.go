@@ -246,7 +246,7 @@ func (t *Trainer) Run() error {
 		fmt.Fprintf(t.Out, "resumed from %s at update %d\n", resume, t.Update)
 	}
 	if t.tokJSON != nil {
-		if err := model.WriteFileAtomic(filepath.Join(o.SaveDir, TokenizerFile), t.tokJSON); err != nil {
+		if err := data.WriteFileAtomic(filepath.Join(o.SaveDir, TokenizerFile), t.tokJSON); err != nil {
 			return err
 		}
 	}
@@ -298,7 +298,7 @@ func (t *Trainer) Run() error {
 		return err
 	}
 	if t.tokJSON != nil {
-		if err := model.WriteFileAtomic(filepath.Join(final, TokenizerFile), t.tokJSON); err != nil {
+		if err := data.WriteFileAtomic(filepath.Join(final, TokenizerFile), t.tokJSON); err != nil {
 			return err
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	relorago "github.com/relora-go/relora-go"
 	"github.com/relora-go/relora-go/data"
-	"github.com/relora-go/relora-go/model"
 	"github.com/relora-go/relora-go/relora"
 )
 
@@ -84,7 +83,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if tokJSON != nil {
-		if err := model.WriteFileAtomic(filepath.Join(*out, relora.TokenizerFile), tokJSON); err != nil {
+		if err := data.WriteFileAtomic(filepath.Join(*out, relora.TokenizerFile), tokJSON); err != nil {
 			return err
 		}
 	}

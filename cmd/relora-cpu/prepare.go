@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/relora-go/relora-go/data"
-	"github.com/relora-go/relora-go/model"
 	"github.com/relora-go/relora-go/relora"
 )
 
@@ -187,7 +186,7 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if tokJSON != nil {
-		if err := model.WriteFileAtomic(tokOut, append(bytes.TrimRight(tokJSON, "\n"), '\n')); err != nil {
+		if err := data.WriteFileAtomic(tokOut, append(bytes.TrimRight(tokJSON, "\n"), '\n')); err != nil {
 			return err
 		}
 		os.Chmod(tokOut, 0o644)
