@@ -183,27 +183,65 @@ func (c *Corpus) loadShards(path string, haveTok bool) ([]int32, string, error) 
 			}
 		}
 	}
-	s, err := data.OpenShard(file)
-	if err != nil {
-		return nil, "", err
-	}
-	defer s.Close()
-	if err := s.Validate(); err != nil {
-		return nil, "", err
-	}
 	if c.Tokenizer == nil {
-		if s.Vocab != 256 {
-			return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens but no tokenizer.json next to it: give --tokenizer", file, s.Vocab)
+		h, err := shardHeader(file)
+		if err != nil {
+			return nil, "", err
+		}
+		if h.Vocab != 256 {
+			return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens but no tokenizer.json next to it: give --tokenizer", file, h.Vocab)
 		}
 		c.Tokenizer = data.ByteTokenizer{}
 	}
-	if v := c.Tokenizer.VocabSize(); v != s.Vocab {
-		return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens, but the tokenizer has %d", file, s.Vocab, v)
+	toks, err := readShard(file, c.Tokenizer.VocabSize())
+	return toks, file, err
+}
+
+func shardHeader(file string) (data.ShardHeader, error) {
+	s, err := data.OpenShard(file)
+	if err != nil {
+		return data.ShardHeader{}, err
+	}
+	defer s.Close()
+	return s.ShardHeader, nil
+}
+
+// readShard reads a whole shard into memory after checking every token
+// against the tokenizer's vocabulary.
+func readShard(file string, vocab int) ([]int32, error) {
+	s, err := data.OpenShard(file)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Vocab != vocab {
+		return nil, fmt.Errorf("token shard %s: vocabulary of %d tokens, but the tokenizer has %d", file, s.Vocab, vocab)
 	}
 	if s.Len() == 0 {
-		return nil, file, nil
+		return nil, nil
 	}
-	return s.Int32(), file, nil
+	return s.Int32(), nil
+}
+
+// ReadTokens reads evaluation data: a token shard, a prepared directory's
+// val.bin, or text encoded with tok (as the trainer encodes its data). It
+// returns the tokens and the file they came from.
+func ReadTokens(path string, tok data.Tokenizer, threads int) ([]int32, string, error) {
+	file := path
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if _, err := os.Stat(filepath.Join(path, ValShard)); err == nil {
+			file = filepath.Join(path, ValShard)
+		}
+	}
+	if strings.HasSuffix(file, ".bin") {
+		toks, err := readShard(file, tok.VocabSize())
+		return toks, file, err
+	}
+	toks, err := readTokens(tok, path, threads)
+	return toks, path, err
 }
 
 // readTokens tokenizes text data: the bytes of a .txt/.txt.gz file with the

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/relora-go/relora-go/data"
@@ -14,47 +12,6 @@ import (
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/relora"
 )
-
-// evalTokens reads the tokens to evaluate on: a shard file, a prepared
-// directory's val.bin, or text encoded with tok (documents followed by the
-// end-of-document token; plain bytes for the byte tokenizer).
-func evalTokens(path string, tok data.Tokenizer, threads int) ([]int32, string, error) {
-	file := path
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		if _, err := os.Stat(filepath.Join(path, relora.ValShard)); err == nil {
-			file = filepath.Join(path, relora.ValShard)
-		}
-	}
-	if filepath.Ext(file) == ".bin" {
-		s, err := data.OpenShard(file)
-		if err != nil {
-			return nil, "", err
-		}
-		defer s.Close()
-		if err := s.Validate(); err != nil {
-			return nil, "", err
-		}
-		if s.Vocab != tok.VocabSize() {
-			return nil, "", fmt.Errorf("token shard %s: vocabulary of %d tokens, the model's tokenizer has %d", file, s.Vocab, tok.VocabSize())
-		}
-		return s.Int32(), file, nil
-	}
-	if _, ok := tok.(data.ByteTokenizer); ok {
-		b, err := data.ReadText(path)
-		if err != nil {
-			return nil, "", err
-		}
-		return data.ToInt32(tok.Encode(b)), path, nil
-	}
-	var out []int32
-	err := data.EncodeCorpus([]string{path}, tok, threads, nil, func(_ int, ids []int) error {
-		for _, id := range ids {
-			out = append(out, int32(id))
-		}
-		return nil
-	})
-	return out, path, err
-}
 
 // cmdEval reports a model's mean next-token loss and perplexity on data,
 // over consecutive non-overlapping windows of max_length+1 tokens (as the
@@ -87,7 +44,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	toks, src, err := evalTokens(*dataPath, tok, *threads)
+	toks, src, err := relora.ReadTokens(*dataPath, tok, *threads)
 	if err != nil {
 		return err
 	}

@@ -87,23 +87,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // parseFlags parses a command's flags, printing --help to stdout and
-// turning flag errors into one-line errors.
+// turning flag errors into one-line errors; the command takes no other
+// arguments.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, "Usage of relora-cpu %s:\n", fs.Name())
-		fs.PrintDefaults()
-		return err
+	rest, err := parseFlagsPaths(fs, args, stdout)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected argument %q (flags are written --name value)", rest[0])
 	}
-	if err != nil {
-		return fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags are written --name value)", fs.Arg(0))
-	}
-	return nil
+	return err
 }
 
 // cmdKernels lists the GEMM micro-kernels this CPU and build can run, one
@@ -117,4 +108,28 @@ func cmdKernels(stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "selected: %s (%d×%d tiles; vector kernels: %s); RELORA_KERNEL=<name> forces one\n",
 		sel.Name, sel.MR, sel.NR, asm.VecLevel())
 	return asm.SelectionError()
+}
+
+// parseFlagsPaths is parseFlags for commands that also take paths after
+// their flags: the leftover arguments are returned.
+func parseFlagsPaths(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "Usage of relora-cpu %s:\n", fs.Name())
+		fs.PrintDefaults()
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
+	}
+	var rest []string
+	for a := fs.Args(); len(a) > 0; a = fs.Args() { // flags may follow paths
+		rest = append(rest, a[0])
+		if err := fs.Parse(a[1:]); err != nil {
+			return nil, fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
+		}
+	}
+	return rest, nil
 }

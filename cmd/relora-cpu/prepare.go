@@ -31,30 +31,6 @@ func (p *pathList) Set(v string) error {
 	return nil
 }
 
-// parseFlagsPaths is parseFlags for commands that also take paths after
-// their flags: the leftover arguments are returned.
-func parseFlagsPaths(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, "Usage of relora-cpu %s:\n", fs.Name())
-		fs.PrintDefaults()
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
-	}
-	var rest []string
-	for a := fs.Args(); len(a) > 0; a = fs.Args() { // flags may follow paths
-		rest = append(rest, a[0])
-		if err := fs.Parse(a[1:]); err != nil {
-			return nil, fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
-		}
-	}
-	return rest, nil
-}
-
 // loadTokenizer reads a tokenizer.json, or "bytes" for the byte tokenizer
 // (whose JSON is nil).
 func loadTokenizer(path string) (data.Tokenizer, []byte, error) {
