@@ -124,7 +124,11 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 		pool.Run(ws.sup.chunks, &ws.sup)
 		return
 	}
-	if m <= 2*kern.DotMR && transB && !transA && kern.Dot != nil && !noSup {
+	if kern.Dot == nil { // portable dot products (still far cheaper than packing Bᵀ for tiny m)
+		kern.Dot, kern.DotMR = dotGo, 3
+		ws.kern = kern
+	}
+	if m <= 2*kern.DotMR && transB && !transA && !noSup {
 		// Skinny m times a transposed B (x·Wᵀ when decoding): dot products
 		// over rows of both operands, no packing.
 		ws.sup.strips = ceilDiv(n, nr)
@@ -311,6 +315,33 @@ func (t *dotTask) Run(w, i int) {
 				}
 				ws.kern.Dot(min(dmr, ws.m-i0), nrr, min(supK, ws.k-pc), ws.a[i0*ws.lda+pc:], ws.lda,
 					ws.b[j*ws.ldb+pc:], ws.ldb, ws.c[i0*ws.ldc+j:], ws.ldc, ws.alpha, beta)
+			}
+		}
+	}
+}
+
+// dotGo is the portable asm.DotFunc: four partial sums per dot product.
+func dotGo(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, alpha, beta float32) {
+	for i := 0; i < m; i++ {
+		ar := a[i*lda : i*lda+k]
+		for j := 0; j < n; j++ {
+			br := b[j*ldb : j*ldb+k]
+			var s0, s1, s2, s3 float32
+			p := 0
+			for ; p+3 < len(ar) && p+3 < len(br); p += 4 {
+				s0 += ar[p] * br[p]
+				s1 += ar[p+1] * br[p+1]
+				s2 += ar[p+2] * br[p+2]
+				s3 += ar[p+3] * br[p+3]
+			}
+			for ; p < len(ar) && p < len(br); p++ {
+				s0 += ar[p] * br[p]
+			}
+			s := (s0 + s1) + (s2 + s3)
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
 			}
 		}
 	}
