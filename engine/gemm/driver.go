@@ -141,7 +141,12 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 	// Equal-sized K blocks of at most KC, and N blocks of at most NC.
 	kBlocks := ceilDiv(k, blk.kc)
 	kcb := ceilDiv(k, kBlocks)
-	nBlocks := ceilDiv(n, blk.nc)
+	// A short reduction leaves room in L2 for a wider B block.
+	nc := blk.nc
+	if kcb < blk.kc && testBlocking == nil {
+		nc = max(nc, min(4*nc, nc*blk.kc/kcb/nr*nr))
+	}
+	nBlocks := ceilDiv(n, nc)
 	ncb := ceilDiv(ceilDiv(n, nBlocks), nr) * nr
 
 	// Row units: with several threads, aim for about three units a thread.
@@ -176,7 +181,9 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 		if pc > 0 {
 			ws.betaBlk = 1
 		}
-		pool.Run(ws.mUnits, &ws.packA)
+		if !ws.direct || m%mr != 0 {
+			pool.Run(ws.mUnits, &ws.packA)
+		}
 		for jc := 0; jc < n; jc += ncb {
 			ws.jc, ws.nc = jc, min(ncb, n-jc)
 			ws.strips = ceilDiv(ws.nc, nr)
