@@ -2,6 +2,7 @@ package relora
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/relora-go/relora-go/engine"
@@ -19,7 +20,8 @@ type LoRAConfig struct {
 // Wrap replaces the seven Linears of every block with ReLoRA layers. Each
 // dense weight becomes the frozen W0 of its layer (same storage, gradient
 // buffer dropped) unless LoraOnly drops it. A is drawn from rng, B is zero,
-// so the wrapped model computes what the plain one did. The caller must
+// so the wrapped model computes what the plain one did (under LoraOnly B
+// is drawn too: see below). The caller must
 // give the new trainable set gradient buffers and a fresh optimizer.
 func Wrap(m *model.Model, c LoRAConfig, rng *rand.Rand, seed uint64) ([]*Linear, error) {
 	if c.R <= 0 {
@@ -54,10 +56,18 @@ func Wrap(m *model.Model, c LoRAConfig, rng *rand.Rand, seed uint64) ([]*Linear,
 				Rng:     NewStream(seed, uint64(len(layers))),
 			}
 			w.Grad = nil // frozen: no gradient, no optimizer state
-			if c.LoraOnly {
-				lin.W0 = nil
-			}
 			lin.ResetFactors(rng)
+			if c.LoraOnly {
+				// No W0: W = s·B·A from scratch. B = 0 as well would make
+				// every block output 0 and every factor gradient 0 (a
+				// saddle the model never leaves), so B is drawn like A,
+				// U(±1/√r), as the reference's paper version did.
+				lin.W0 = nil
+				bound := 1 / math.Sqrt(float64(c.R))
+				for i := range lin.B.Data {
+					lin.B.Data[i] = float32((2*rng.Float64() - 1) * bound)
+				}
+			}
 			*slot = lin
 			layers = append(layers, lin)
 		}
