@@ -91,8 +91,12 @@ func LoadCorpusWith(opts Options, tokenizer string) (*Corpus, error) {
 	var err error
 	switch {
 	case opts.Data == "":
-		if c.Tokenizer == nil {
-			c.Tokenizer = data.ByteTokenizer{}
+		if c.Tokenizer == nil { // the embedded corpus comes with its BPE
+			tok, err := data.ParseTokenizerJSON(relorago.DefaultTokenizer)
+			if err != nil {
+				return nil, fmt.Errorf("embedded tokenizer: %v", err)
+			}
+			c.Tokenizer, c.TokenizerJSON = tok, relorago.DefaultTokenizer
 		}
 		c.TrainSource = "embedded Brown train excerpt"
 		text, err := data.DecodeGzip(c.TrainSource, relorago.DefaultTrain)

@@ -12,7 +12,7 @@ import (
 type Options struct {
 	ModelConfig    string  `flag:"model_config"`            // --model_config: a built-in name (llama_9m) or a JSON path
 	Data           string  `flag:"data"`                    // --data: text, a token shard or a prepared directory; empty: the embedded Brown excerpt
-	Tokenizer      string  `flag:"tokenizer"`               // --tokenizer: a tokenizer.json, "bytes" or "embedded"; empty: bytes (a prepared directory brings its own)
+	Tokenizer      string  `flag:"tokenizer"`               // --tokenizer: a tokenizer.json, "bytes" or "embedded"; empty: the data's own (a prepared directory, an --init_from model), the embedded BPE for the embedded corpus, else bytes
 	ValData        string  `flag:"val_data"`                // --val_data: held-out text; empty: the last 5% of --data (or the embedded val)
 	LR             float64 `flag:"lr"`                      // --lr: peak learning rate
 	BatchSize      int     `flag:"batch_size"`              // --batch_size: sequences per micro-batch
@@ -58,8 +58,9 @@ type Options struct {
 }
 
 // DefaultOptions are the settings of `relora-cpu train` with no flags: a
-// small LLaMA on the embedded corpus that shows falling loss in about a
-// minute on 2 cores.
+// small LLaMA on the embedded Brown excerpt with the embedded Brown BPE
+// (4096 tokens) that shows falling loss in about a minute on 2 cores
+// (8.34 → about 5.5 nats per token; val perplexity about 285).
 func DefaultOptions() Options {
 	return Options{
 		ModelConfig:    "llama_9m",
@@ -67,13 +68,13 @@ func DefaultOptions() Options {
 		BatchSize:      8,
 		TotalBatchSize: 0, // = batch_size: no accumulation
 		MaxLength:      128,
-		Steps:          300,
+		Steps:          600,
 		WarmupSteps:    30,
 		MinLRRatio:     0.1,
 		Scheduler:      "cosine",
-		EvalEvery:      100,
+		EvalEvery:      200,
 		EvalBatches:    8,
-		LogEvery:       10,
+		LogEvery:       20,
 		Seed:           1,
 		WeightDecay:    0,
 		ClipGradNorm:   1,

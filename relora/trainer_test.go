@@ -16,6 +16,7 @@ func smallTrainer(t *testing.T, mod func(*Options)) *Trainer {
 	o := DefaultOptions()
 	o.Steps, o.MaxLength, o.BatchSize, o.TotalBatchSize = 50, 32, 2, 4
 	o.EvalBatches = 2
+	o.Tokenizer = "bytes" // small and fast; the default run's BPE is tested by the CLI
 	o.SaveDir = t.TempDir()
 	if mod != nil {
 		mod(&o)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relora-go/relora-go/relora"
 )
 
 // TestMain lets the test binary act as relora-cpu itself (for tests that
@@ -80,7 +82,7 @@ func TestTrainWithDefaults(t *testing.T) {
 		}
 		updates++
 	}
-	if updates != 300 || evals == 0 {
+	if updates != relora.DefaultOptions().Steps || evals == 0 {
 		t.Fatalf("metrics.jsonl has %d update lines and %d evaluations", updates, evals)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "final", "model.safetensors")); err != nil {
