@@ -16,3 +16,14 @@ func copyRowsAsm(dst []float32, ldd int, src []float32, lds int, rows, width int
 	copyRows16AVX512(dst, ldd, src, lds, rows, width)
 	return true
 }
+
+//go:noescape
+func packStrips16AVX512(dst []float32, ldd int, src []float32, lds int, rows, width, strips int)
+
+func packStripsAsm(dst []float32, ldd int, src []float32, lds int, rows, width, strips int) bool {
+	if !hasAVX512Copy {
+		return false
+	}
+	packStrips16AVX512(dst, ldd, src, lds, rows, width, strips)
+	return true
+}

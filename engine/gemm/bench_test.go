@@ -34,6 +34,8 @@ func benchOperands(s BenchShape) (a, b, c []float32, lda, ldb, ldc int) {
 var (
 	flagNoDirect = flag.Bool("nodirect", false, "benchmarks: pack a row-major A instead of reading it in place")
 	flagNoSup    = flag.Bool("nosup", false, "benchmarks: no unpacked path for skinny m")
+	flagNoSkinny = flag.Bool("noskinny", false, "benchmarks: no skinny path (one dimension small) with a pool")
+	flagNoSkSup  = flag.Bool("noskinnysup", false, "benchmarks: the skinny path packs both operands")
 )
 
 // BenchmarkSgemm reports GFLOP/s for the default shapes, 1 and 2 threads,
@@ -89,6 +91,39 @@ func BenchmarkSgemmSkinny(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+				}
+				b.ReportMetric(s.Flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmLoRA covers the rank-128 products of a ReLoRA layer on the
+// 60M shape (1024 tokens): dA and dB (TN), dU (NN, n = r), u (NT, n = r)
+// and W_eff (NN, k = r). Filter with e.g. -bench 'SgemmLoRA/TN/'.
+func BenchmarkSgemmLoRA(b *testing.B) {
+	kern := asm.Selected()
+	noSkinny, noSkinnySup = *flagNoSkinny, *flagNoSkSup
+	defer func() { noSkinny, noSkinnySup = false, false }()
+	for _, s := range []BenchShape{
+		{"TN", 128, 1024, 512}, {"TN", 128, 1024, 1376}, {"TN", 512, 1024, 128}, {"TN", 1376, 1024, 128},
+		{"NN", 1024, 512, 128}, {"NN", 1024, 1376, 128}, {"NN", 512, 128, 512}, {"NN", 1376, 128, 512}, {"NN", 512, 128, 1376},
+		{"NT", 1024, 512, 128}, {"NT", 1024, 1376, 128},
+	} {
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
+			b.Run(name, func(b *testing.B) {
+				a, bb, c, lda, ldb, ldc := benchOperands(s)
+				ta, tb := s.Trans()
+				var pool *sched.Pool
+				if threads > 1 {
+					pool = sched.New(threads)
+					defer pool.Close()
+				}
+				SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 1, c, ldc)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 1, c, ldc)
 				}
 				b.ReportMetric(s.Flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

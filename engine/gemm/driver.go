@@ -89,6 +89,11 @@ type workspace struct {
 	sup     supTask
 	dot     dotTask
 	compute computeTask
+
+	sk     skinnyPlan  // the skinny path's plan (skinny.go)
+	wpack  [][]float32 // skinny path: per worker, its own packed part of the large operand
+	skPack skPackTask
+	skComp skComputeTask
 }
 
 // alignedFloats returns n floats starting on a 64-byte boundary.
@@ -141,6 +146,9 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 	// Equal-sized K blocks of at most KC, and N blocks of at most NC.
 	kBlocks := ceilDiv(k, blk.kc)
 	kcb := ceilDiv(k, kBlocks)
+	if ws.trySkinny(blk, kBlocks, kcb, threads) {
+		return
+	}
 	// A short reduction leaves room in L2 for a wider B block.
 	nc := blk.nc
 	if kcb < blk.kc && testBlocking == nil {
@@ -432,17 +440,13 @@ func packA(dst []float32, mr, rows, kc int, trans bool, a []float32, lda, i0, pc
 	}
 }
 
-// packAT packs full mr-wide strips of a transposed A (stored k×m), a block
-// of memory rows at a time so that the rows stay in L1 across strips.
+// packAT packs full mr-wide strips of a transposed A (stored k×m): a row
+// of memory at a time, each row's mr-wide pieces to their strips.
 func packAT(dst []float32, mr, strips, kc int, a []float32, lda, i0, pc int) {
-	const pb = 8 // rows of memory per block: a power-of-two lda maps them to few L1 sets
-	for p0 := 0; p0 < kc; p0 += pb {
-		pl := min(pb, kc-p0)
-		for s := 0; s < strips; s++ {
-			off := (pc+p0)*lda + i0 + s*mr
-			asm.CopyRows(dst[s*mr*kc+p0*mr:], mr, a[off:], lda, pl, mr)
-		}
+	if strips == 0 {
+		return
 	}
+	asm.PackStrips(dst, mr*kc, a[pc*lda+i0:], lda, kc, mr, strips)
 }
 
 // packA6 is packA for six full rows of a row-major A.

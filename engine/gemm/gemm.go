@@ -31,9 +31,13 @@
 // A row-major op(A) is read in place by kernels that can (asm.Kernel.TileA),
 // and skinny products skip packing altogether: m ≤ MR with B not
 // transposed (asm.Kernel.Sup), m ≤ 2·DotMR with B transposed and A not, as
-// dot products (asm.Kernel.Dot); m = 1 decoding takes these paths. Otherwise both layouts of A and B
-// are packed directly, so NN, NT, TN and TT cost the
-// same. Edge tiles run the kernel into a small per-worker scratch tile and
+// dot products (asm.Kernel.Dot); m = 1 decoding takes these paths. With a
+// pool, products with one small dimension (at most 256) and one large (the
+// rank-r products of a ReLoRA layer) take the skinny path (skinny.go): two
+// pool barriers a call instead of two or three per block, and with the
+// unpacked kernel (asm.Kernel.Sup) a row-major B and a transposed A are read
+// in place. Otherwise both layouts of A and B are packed directly, so NN,
+// NT, TN and TT cost the same. Edge tiles run the kernel into a small per-worker scratch tile and
 // are merged into C with beta. Block sizes come from the cache sizes that
 // klauspost/cpuid reports (with fallbacks); see blockingFor.
 //
@@ -139,6 +143,8 @@ func getWorkspace() *workspace {
 		ws.sup.ws = ws
 		ws.dot.ws = ws
 		ws.compute.ws = ws
+		ws.skPack.ws = ws
+		ws.skComp.ws = ws
 	}
 	return ws
 }

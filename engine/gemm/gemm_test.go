@@ -376,3 +376,54 @@ func TestSgemmBadArgs(t *testing.T) {
 		}()
 	}
 }
+
+// TestSgemmSkinny covers the skinny path (one of m, n small, the other
+// large, with a pool): every layout, direct and packed A, ragged edges,
+// several K blocks, at a lowered threshold and (not in -short) at the
+// ReLoRA shapes themselves.
+func TestSgemmSkinny(t *testing.T) {
+	defer func(d int) { skinnyDim, noDirect, noSkinnySup, testBlocking = d, false, false, nil }(skinnyDim)
+	for _, kern := range asm.Available() {
+		mr, nr := kern.MR, kern.NR
+		t.Run(kern.Name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(7))
+			small := []shape{
+				{false, false, 2*mr + 3, 5*nr + 3, 41, 0}, {true, false, mr, 4*nr + 1, 70, 1},
+				{false, true, 2 * mr, 6 * nr, 9, 2}, {true, true, 2*mr + 1, 5*nr - 1, 33, 0},
+				{false, false, 2*nr + 5*mr + 5, nr + 3, 41, 1}, {true, false, 4*nr + 3*mr - 1, 2 * nr, 70, 2},
+				{false, true, 2*nr + 6*mr, nr - 1, 9, 0}, {true, true, 2*nr + 4*mr + 2, nr, 33, 1},
+			}
+			for _, nd := range []int{0, 1, 2} { // unpacked operands (kernels with Sup), packed, packed with A not in place
+				noSkinnySup, noDirect = nd > 0, nd > 1
+				for _, blk := range []*blocking{nil, {kc: 8, nc: kern.NR, mc: 2 * kern.MR}} {
+					testBlocking = blk
+					for _, s := range small {
+						skinnyDim = min(s.m, s.n) // the path's threshold, met by every shape
+						if max(s.m, s.n) < 2*skinnyDim {
+							t.Fatalf("%v does not take the skinny path", s)
+						}
+						for _, beta := range []float32{0, 1, -0.5} {
+							check(t, rng, s, 0.75, beta, "", func(s shape, alpha float32, o *operands, beta float32) {
+								SgemmKernel(kern, pool2, s.transA, s.transB, s.m, s.n, s.k, alpha, o.a, o.lda, o.b, o.ldb, beta, o.c, o.ldc)
+							})
+						}
+					}
+				}
+			}
+			noDirect, noSkinnySup, testBlocking, skinnyDim = false, false, nil, 256
+			if testing.Short() {
+				return
+			}
+			for _, s := range []shape{{true, false, 128, 520, 1030, 0}, {true, false, 515, 128, 1030, 1},
+				{false, false, 1030, 128, 700, 2}, {false, true, 1027, 130, 600, 0}} {
+				for _, ns := range []bool{false, true} {
+					noSkinnySup = ns
+					check(t, rng, s, 1, 1, "", func(s shape, alpha float32, o *operands, beta float32) {
+						SgemmKernel(kern, pool2, s.transA, s.transB, s.m, s.n, s.k, alpha, o.a, o.lda, o.b, o.ldb, beta, o.c, o.ldc)
+					})
+				}
+			}
+			noSkinnySup = false
+		})
+	}
+}

@@ -52,3 +52,17 @@ func BenchmarkPackBTrans(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(n*k), "ns/float")
 }
+
+// BenchmarkPackBPlain packs a row-major B (stored K×N, N = 512) as the NN
+// and TN shapes do; reports ns per float.
+func BenchmarkPackBPlain(b *testing.B) {
+	const n, k, nr = 512, 1024, 64
+	src := make([]float32, n*k)
+	dst := make([]float32, k*nr)
+	for i := 0; i < b.N; i++ {
+		for j0 := 0; j0 < n; j0 += nr {
+			packB(dst, nr, nr, k, false, src, n, j0, 0)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N)/float64(n*k), "ns/float")
+}
