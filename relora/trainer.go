@@ -206,21 +206,30 @@ func (t *Trainer) Evaluate() float64 {
 	if t.Opts.EvalBatches > 0 {
 		windows = min(windows, t.Opts.EvalBatches*rows)
 	}
+	t.fwd.Graph.Training = false
+	t.fwd.Graph.Profiler = nil // evaluation is not part of the step profile
+	loss, _ := MeanLoss(t.fwd, data.Int32s(t.val), seq, windows)
+	return loss
+}
+
+// MeanLoss runs the recorded forward pass f over the first windows
+// consecutive windows of seq+1 tokens of toks (a short last batch is
+// padded with ignored targets) and returns the mean next-token loss and
+// the number of tokens it covers.
+func MeanLoss(f *model.Forward, toks data.Tokens, seq, windows int) (float64, int) {
+	rows := len(f.Inputs) / seq
 	var sum float64
 	var tokens int
 	for first := 0; first < windows; first += rows {
-		n := data.Sequential(data.Int32s(t.val), seq, first, t.fwd.Inputs, t.fwd.Targets)
-		n = min(n, windows-first)
-		for i := n * seq; i < len(t.fwd.Targets); i++ { // pad a short last batch
-			t.fwd.Inputs[i], t.fwd.Targets[i] = 0, -1
+		n := min(data.Sequential(toks, seq, first, f.Inputs, f.Targets), windows-first)
+		for i := n * seq; i < len(f.Targets); i++ {
+			f.Inputs[i], f.Targets[i] = 0, -1
 		}
-		t.fwd.Graph.Training = false
-		t.fwd.Graph.Profiler = nil // evaluation is not part of the step profile
-		t.fwd.Graph.Forward()
-		sum += t.fwd.Loss.Value() * float64(n*seq)
+		f.Graph.Forward()
+		sum += f.Loss.Value() * float64(n*seq)
 		tokens += n * seq
 	}
-	return sum / float64(tokens)
+	return sum / float64(max(tokens, 1)), tokens
 }
 
 // Run trains for the configured number of updates, logging to Out and to

@@ -58,18 +58,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	f := m.Build(engine.NewGraph(sched.New(*threads)), *batch, seq)
-	var sum float64
-	var n int
-	for first := 0; first < windows; first += *batch {
-		k := min(data.Sequential(data.Int32s(toks), seq, first, f.Inputs, f.Targets), windows-first)
-		for i := k * seq; i < len(f.Targets); i++ {
-			f.Inputs[i], f.Targets[i] = 0, -1
-		}
-		f.Graph.Forward()
-		sum += f.Loss.Value() * float64(k*seq)
-		n += k * seq
-	}
-	loss := sum / float64(n)
+	loss, n := relora.MeanLoss(f, data.Int32s(toks), seq, windows)
 	fmt.Fprintf(stdout, "eval %s on %s: %d tokens in %d sequences of %d: loss %.4f nats/token, perplexity %.3f (%.1f s)\n",
 		*ckpt, src, n, windows, seq, loss, math.Exp(loss), time.Since(start).Seconds())
 	return nil
