@@ -7,17 +7,6 @@ import "golang.org/x/sys/cpu"
 var hasAVX512Copy = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 
 //go:noescape
-func copyRows16AVX512(dst []float32, ldd int, src []float32, lds int, rows, width int)
-
-func copyRowsAsm(dst []float32, ldd int, src []float32, lds int, rows, width int) bool {
-	if !hasAVX512Copy {
-		return false
-	}
-	copyRows16AVX512(dst, ldd, src, lds, rows, width)
-	return true
-}
-
-//go:noescape
 func packStrips16AVX512(dst []float32, ldd int, src []float32, lds int, rows, width, strips int)
 
 func packStripsAsm(dst []float32, ldd int, src []float32, lds int, rows, width, strips int) bool {

@@ -32,6 +32,14 @@ func (g *Graph) RMSNorm(x, w *Tensor, eps float32) *Tensor {
 
 func (o *rmsnormOp) Kind() string { return "rmsnorm" }
 
+// RMSNormRow writes y = x · rsqrt(mean(x²) + eps) · w for one row and
+// returns the reciprocal RMS it used.
+func RMSNormRow(y, x, w []float32, eps float32) float32 {
+	rs := float32(1 / math.Sqrt(asm.SumSquares(x)/float64(len(x))+float64(eps)))
+	asm.ScaleMul(y, x, w, rs)
+	return rs
+}
+
 func (o *rmsnormOp) Forward(g *Graph) { o.phase = 0; g.Pool.Run(o.count, o) }
 
 func (o *rmsnormOp) Backward(g *Graph) {
@@ -66,9 +74,7 @@ func (o *rmsnormOp) Run(_, i int) {
 	for r := lo; r < hi; r++ {
 		x := o.x.Data[r*d : r*d+d]
 		if o.phase == 0 {
-			rs := float32(1 / math.Sqrt(asm.SumSquares(x)/float64(d)+float64(o.eps)))
-			o.rstd[r] = rs
-			asm.ScaleMul(o.y.Data[r*d:r*d+d], x, w, rs)
+			o.rstd[r] = RMSNormRow(o.y.Data[r*d:r*d+d], x, w, o.eps)
 			continue
 		}
 		// dx = rstd·(dy⊙w − x̂·mean(dy⊙w⊙x̂)), x̂ = x·rstd

@@ -13,19 +13,42 @@ func (g *Graph) ropeTable(seq, hd int) *ropeTable {
 	if t, ok := g.rope[key]; ok {
 		return t
 	}
+	t := &ropeTable{}
+	t.cos, t.sin = RoPETable(seq, hd)
+	g.rope[key] = t
+	return t
+}
+
+// RoPETable returns cos and sin of p·θ_i, [seq, hd/2] row-major, with
+// θ_i = 10000^(−2i/hd), computed as Hugging Face does (inverse frequency
+// and angle in float32).
+func RoPETable(seq, hd int) (cos, sin []float32) {
 	half := hd / 2
-	t := &ropeTable{cos: make([]float32, seq*half), sin: make([]float32, seq*half)}
+	cos, sin = make([]float32, seq*half), make([]float32, seq*half)
 	for i := 0; i < half; i++ {
-		// As Hugging Face: inv_freq in float32, angle t·inv_freq in float32.
 		inv := float32(1 / math.Pow(10000, float64(2*i)/float64(hd)))
 		for p := 0; p < seq; p++ {
 			ang := float64(float32(p) * inv)
-			t.cos[p*half+i] = float32(math.Cos(ang))
-			t.sin[p*half+i] = float32(math.Sin(ang))
+			cos[p*half+i] = float32(math.Cos(ang))
+			sin[p*half+i] = float32(math.Sin(ang))
 		}
 	}
-	g.rope[key] = t
-	return t
+	return cos, sin
+}
+
+// RoPERow rotates one position's row in place: every head of width
+// 2·len(cs) in x, "rotate half" layout, with that position's cos and sin.
+func RoPERow(y, x, cs, sn []float32) {
+	half := len(cs)
+	for h := 0; h+2*half <= len(x); h += 2 * half {
+		x1, x2 := x[h:h+half], x[h+half:h+2*half]
+		y1, y2 := y[h:h+half], y[h+half:h+2*half]
+		for j := range cs {
+			a, b := x1[j], x2[j]
+			y1[j] = a*cs[j] - b*sn[j]
+			y2[j] = b*cs[j] + a*sn[j]
+		}
+	}
 }
 
 // ropeOp applies rotary position embeddings ("rotate half" layout, base
@@ -73,19 +96,12 @@ func (o *ropeOp) Run(_, i int) {
 		p := r % o.seq
 		cs := o.tab.cos[p*half : p*half+half]
 		sn := o.tab.sin[p*half : p*half+half]
+		if !o.back {
+			RoPERow(o.y.Data[r*d:r*d+d], o.x.Data[r*d:r*d+d], cs, sn)
+			continue
+		}
 		for h := 0; h < o.heads; h++ {
 			base := r*d + h*o.hd
-			if !o.back {
-				x1 := o.x.Data[base : base+half]
-				x2 := o.x.Data[base+half : base+o.hd]
-				y1 := o.y.Data[base : base+half]
-				y2 := o.y.Data[base+half : base+o.hd]
-				for j := range x1 {
-					y1[j] = x1[j]*cs[j] - x2[j]*sn[j]
-					y2[j] = x2[j]*cs[j] + x1[j]*sn[j]
-				}
-				continue
-			}
 			dy1 := o.y.Grad[base : base+half]
 			dy2 := o.y.Grad[base+half : base+o.hd]
 			dx1 := o.x.Grad[base : base+half]

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/gemm"
 	"github.com/relora-go/relora-go/engine/sched"
 )
@@ -50,16 +52,7 @@ func NewDecoder(m *Model, maxLen int, pool *sched.Pool) (*Decoder, error) {
 		dec.kc = append(dec.kc, make([]float32, maxLen*d))
 		dec.vc = append(dec.vc, make([]float32, maxLen*d))
 	}
-	half := hd / 2
-	dec.cos, dec.sin = make([]float32, maxLen*half), make([]float32, maxLen*half)
-	for i := 0; i < half; i++ { // as engine's RoPE table
-		inv := float32(1 / math.Pow(10000, float64(2*i)/float64(hd)))
-		for p := 0; p < maxLen; p++ {
-			ang := float64(float32(p) * inv)
-			dec.cos[p*half+i] = float32(math.Cos(ang))
-			dec.sin[p*half+i] = float32(math.Sin(ang))
-		}
-	}
+	dec.cos, dec.sin = engine.RoPETable(maxLen, hd)
 	dec.x, dec.h, dec.q, dec.a, dec.o = make([]float32, d), make([]float32, d), make([]float32, d), make([]float32, d), make([]float32, d)
 	dec.gate, dec.up, dec.f = make([]float32, f), make([]float32, f), make([]float32, d)
 	dec.scores = make([]float32, maxLen)
@@ -67,29 +60,12 @@ func NewDecoder(m *Model, maxLen int, pool *sched.Pool) (*Decoder, error) {
 	return dec, nil
 }
 
-// Pos is the number of tokens in the cache.
-func (dec *Decoder) Pos() int { return dec.pos }
-
-// MaxLen is the cache capacity.
-func (dec *Decoder) MaxLen() int { return dec.maxLen }
-
 // Reset empties the cache.
 func (dec *Decoder) Reset() { dec.pos = 0 }
 
 // linear is y = x·Wᵀ for one row.
 func (dec *Decoder) linear(y, x, w []float32) {
 	gemm.Sgemm(dec.pool, false, true, 1, len(y), len(x), 1, x, len(x), w, len(x), 0, y, len(y))
-}
-
-func rmsnorm(y, x, w []float32, eps float32) {
-	var ss float64
-	for _, v := range x {
-		ss += float64(v) * float64(v)
-	}
-	rs := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
-	for j, v := range x {
-		y[j] = v * rs * w[j]
-	}
 }
 
 // Step appends token at the next position and returns the logits for the
@@ -109,28 +85,17 @@ func (dec *Decoder) Step(token int) ([]float32, error) {
 	h := dec.h
 	copy(h, m.Embed.Data[token*d:(token+1)*d])
 	cs, sn := dec.cos[p*half:(p+1)*half], dec.sin[p*half:(p+1)*half]
-	rope := func(v []float32) {
-		for hh := 0; hh < heads; hh++ {
-			x1 := v[hh*hd : hh*hd+half]
-			x2 := v[hh*hd+half : (hh+1)*hd]
-			for j := range x1 {
-				a, b := x1[j], x2[j]
-				x1[j] = a*cs[j] - b*sn[j]
-				x2[j] = b*cs[j] + a*sn[j]
-			}
-		}
-	}
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	for l := range m.Blocks {
 		b, w := &m.Blocks[l], &dec.w[l]
 		kc, vc := dec.kc[l], dec.vc[l]
-		rmsnorm(dec.x, h, b.AttnNorm.Data, eps)
+		engine.RMSNormRow(dec.x, h, b.AttnNorm.Data, eps)
 		dec.linear(dec.q, dec.x, w[0])
 		krow, vrow := kc[p*d:(p+1)*d], vc[p*d:(p+1)*d]
 		dec.linear(krow, dec.x, w[1])
 		dec.linear(vrow, dec.x, w[2])
-		rope(dec.q)
-		rope(krow)
+		engine.RoPERow(dec.q, dec.q, cs, sn)
+		engine.RoPERow(krow, krow, cs, sn)
 		for hh := 0; hh < heads; hh++ {
 			q := dec.q[hh*hd : (hh+1)*hd]
 			s := dec.scores[:p+1]
@@ -142,21 +107,11 @@ func (dec *Decoder) Step(token int) ([]float32, error) {
 				}
 				s[t] = scale * dot
 			}
-			mx := s[0]
-			for _, v := range s[1:] {
-				mx = max(mx, v)
-			}
-			var sum float32
-			for t := range s {
-				e := float32(math.Exp(float64(s[t] - mx)))
-				s[t] = e
-				sum += e
-			}
-			inv := 1 / sum
+			asm.SoftmaxInPlace(s)
 			out := dec.a[hh*hd : (hh+1)*hd]
 			clear(out)
 			for t := range s {
-				pt := s[t] * inv
+				pt := s[t]
 				v := vc[t*d+hh*hd : t*d+(hh+1)*hd]
 				for j := range out {
 					out[j] += pt * v[j]
@@ -167,18 +122,16 @@ func (dec *Decoder) Step(token int) ([]float32, error) {
 		for j := range h {
 			h[j] += dec.o[j]
 		}
-		rmsnorm(dec.x, h, b.MLPNorm.Data, eps)
+		engine.RMSNormRow(dec.x, h, b.MLPNorm.Data, eps)
 		dec.linear(dec.gate, dec.x, w[4])
 		dec.linear(dec.up, dec.x, w[5])
-		for j, g := range dec.gate {
-			dec.gate[j] = g * (1 / (1 + float32(math.Exp(float64(-g))))) * dec.up[j]
-		}
+		asm.SwiGLU(dec.gate, dec.gate, dec.up)
 		dec.linear(dec.f, dec.gate, w[6])
 		for j := range h {
 			h[j] += dec.f[j]
 		}
 	}
-	rmsnorm(dec.x, h, m.Norm.Data, eps)
+	engine.RMSNormRow(dec.x, h, m.Norm.Data, eps)
 	dec.linear(dec.logits, dec.x, m.Head.Data)
 	dec.pos++
 	return dec.logits, nil

@@ -125,17 +125,6 @@ func (m *Model) Tensors() []Named {
 	return append(out, Named{m.Norm.Name, m.Norm}, Named{m.Head.Name, m.Head})
 }
 
-// Trainable are the tensors that have gradient buffers.
-func (m *Model) Trainable() []*engine.Tensor {
-	var out []*engine.Tensor
-	for _, n := range m.Tensors() {
-		if n.T.Grad != nil {
-			out = append(out, n.T)
-		}
-	}
-	return out
-}
-
 // Forward is a recorded forward pass: fill Inputs and Targets (batch·seq
 // token ids each), then run the graph.
 type Forward struct {
