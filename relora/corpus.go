@@ -40,14 +40,14 @@ func LoadCorpus(opts Options) (*Corpus, error) {
 			}
 		}
 	}
-	return LoadCorpusWith(opts, tok)
+	return loadCorpus(opts, tok)
 }
 
 // EmbeddedTokenizer names the embedded Brown BPE (4096 tokens) where a
 // tokenizer file is expected.
 const EmbeddedTokenizer = "embedded"
 
-// LoadCorpusWith reads the run's data with a tokenizer: "" (none given),
+// loadCorpus reads the run's data with a tokenizer: "" (none given),
 // "bytes", EmbeddedTokenizer, or the path of a tokenizer.json.
 //
 //   - no --data: the embedded Brown excerpt and Brown val; with a tokenizer,
@@ -64,7 +64,7 @@ const EmbeddedTokenizer = "embedded"
 // training stream is held out. Shards are converted to []int32 in memory (4
 // bytes a token, twice a 2-byte shard), so that the held-out split can be
 // a slice; data.Batcher can also read a mapped *data.Shard directly.
-func LoadCorpusWith(opts Options, tokenizer string) (*Corpus, error) {
+func loadCorpus(opts Options, tokenizer string) (*Corpus, error) {
 	c := &Corpus{}
 	switch tokenizer {
 	case "":
