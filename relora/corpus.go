@@ -33,14 +33,21 @@ const (
 func LoadCorpus(opts Options) (*Corpus, error) {
 	tok := opts.Tokenizer
 	if tok == "" && opts.InitFrom != "" {
-		for _, p := range []string{filepath.Join(opts.InitFrom, TokenizerFile), filepath.Join(filepath.Dir(filepath.Clean(opts.InitFrom)), TokenizerFile)} {
-			if _, err := os.Stat(p); err == nil {
-				tok = p
-				break
-			}
-		}
+		tok = TokenizerNextTo(opts.InitFrom)
 	}
 	return loadCorpus(opts, tok)
+}
+
+// TokenizerNextTo is the tokenizer.json that belongs to a model directory:
+// in it (a run's final/, an exported or Hugging Face model) or in its
+// parent (a run directory holds model_<N>/), or "" if there is none.
+func TokenizerNextTo(dir string) string {
+	for _, p := range []string{filepath.Join(dir, TokenizerFile), filepath.Join(filepath.Dir(filepath.Clean(dir)), TokenizerFile)} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 // EmbeddedTokenizer names the embedded Brown BPE (4096 tokens) where a

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,11 +28,8 @@ func findTokenizer(dir, flagPath string, vocab int, stderr io.Writer) (data.Toke
 		}
 		return tok, b, flagPath, nil
 	}
-	for _, p := range []string{filepath.Join(dir, relora.TokenizerFile), filepath.Join(filepath.Dir(filepath.Clean(dir)), relora.TokenizerFile)} {
+	if p := relora.TokenizerNextTo(dir); p != "" {
 		b, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
 		if err != nil {
 			return nil, nil, "", err
 		}
