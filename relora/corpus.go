@@ -38,6 +38,27 @@ func LoadCorpus(opts Options) (*Corpus, error) {
 	return loadCorpus(opts, tok)
 }
 
+// LoadTokenizer reads a tokenizer by the name --tokenizer takes: "bytes"
+// (whose JSON is nil), EmbeddedTokenizer, or the path of a tokenizer.json.
+func LoadTokenizer(name string) (data.Tokenizer, []byte, error) {
+	b := relorago.DefaultTokenizer
+	switch name {
+	case "bytes":
+		return data.ByteTokenizer{}, nil, nil
+	case EmbeddedTokenizer:
+	default:
+		var err error
+		if b, err = os.ReadFile(name); err != nil {
+			return nil, nil, fmt.Errorf("--tokenizer: %w", err)
+		}
+	}
+	tok, err := data.ParseTokenizerJSON(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tokenizer %s: %v", name, err)
+	}
+	return tok, b, nil
+}
+
 // TokenizerNextTo is the tokenizer.json that belongs to a model directory:
 // in it (a run's final/, an exported or Hugging Face model) or in its
 // parent (a run directory holds model_<N>/), or "" if there is none.
@@ -73,37 +94,20 @@ const EmbeddedTokenizer = "embedded"
 // a slice; data.Batcher can also read a mapped *data.Shard directly.
 func loadCorpus(opts Options, tokenizer string) (*Corpus, error) {
 	c := &Corpus{}
-	switch tokenizer {
-	case "":
-	case "bytes":
-		c.Tokenizer = data.ByteTokenizer{}
-	case EmbeddedTokenizer:
-		tok, err := data.ParseTokenizerJSON(relorago.DefaultTokenizer)
-		if err != nil {
-			return nil, fmt.Errorf("embedded tokenizer: %v", err)
+	if tokenizer != "" {
+		var err error
+		if c.Tokenizer, c.TokenizerJSON, err = LoadTokenizer(tokenizer); err != nil {
+			return nil, err
 		}
-		c.Tokenizer, c.TokenizerJSON = tok, relorago.DefaultTokenizer
-	default:
-		b, err := os.ReadFile(tokenizer)
-		if err != nil {
-			return nil, fmt.Errorf("--tokenizer: %w", err)
-		}
-		tok, err := data.ParseTokenizerJSON(b)
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer %s: %v", tokenizer, err)
-		}
-		c.Tokenizer, c.TokenizerJSON = tok, b
 	}
 	haveTok := c.Tokenizer != nil
 	var err error
 	switch {
 	case opts.Data == "":
 		if c.Tokenizer == nil { // the embedded corpus comes with its BPE
-			tok, err := data.ParseTokenizerJSON(relorago.DefaultTokenizer)
-			if err != nil {
-				return nil, fmt.Errorf("embedded tokenizer: %v", err)
+			if c.Tokenizer, c.TokenizerJSON, err = LoadTokenizer(EmbeddedTokenizer); err != nil {
+				return nil, err
 			}
-			c.Tokenizer, c.TokenizerJSON = tok, relorago.DefaultTokenizer
 		}
 		c.TrainSource = "embedded Brown train excerpt"
 		text, err := data.DecodeGzip(c.TrainSource, relorago.DefaultTrain)

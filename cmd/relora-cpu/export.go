@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	relorago "github.com/relora-go/relora-go"
 	"github.com/relora-go/relora-go/data"
 	"github.com/relora-go/relora-go/relora"
 )
@@ -19,7 +18,7 @@ import (
 // vocabulary (what the default run trains with; a note says so).
 func findTokenizer(dir, flagPath string, vocab int, stderr io.Writer) (data.Tokenizer, []byte, string, error) {
 	if flagPath != "" {
-		tok, b, err := loadTokenizer(flagPath)
+		tok, b, err := relora.LoadTokenizer(flagPath)
 		if err != nil {
 			return nil, nil, "", err
 		}
@@ -45,9 +44,9 @@ func findTokenizer(dir, flagPath string, vocab int, stderr io.Writer) (data.Toke
 	if vocab == 256 {
 		return data.ByteTokenizer{}, nil, "bytes", nil
 	}
-	if tok, err := data.ParseTokenizerJSON(relorago.DefaultTokenizer); err == nil && tok.VocabSize() == vocab {
+	if tok, b, err := relora.LoadTokenizer(relora.EmbeddedTokenizer); err == nil && tok.VocabSize() == vocab {
 		fmt.Fprintf(stderr, "note: no tokenizer.json in %s or its parent; using the embedded Brown BPE (%d tokens)\n", dir, vocab)
-		return tok, relorago.DefaultTokenizer, "embedded Brown BPE", nil
+		return tok, b, "embedded Brown BPE", nil
 	}
 	return nil, nil, "", fmt.Errorf("no tokenizer.json in %s or its parent for a model of %d tokens: give --tokenizer", dir, vocab)
 }

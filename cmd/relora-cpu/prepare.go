@@ -31,23 +31,6 @@ func (p *pathList) Set(v string) error {
 	return nil
 }
 
-// loadTokenizer reads a tokenizer.json, or "bytes" for the byte tokenizer
-// (whose JSON is nil).
-func loadTokenizer(path string) (data.Tokenizer, []byte, error) {
-	if path == "bytes" {
-		return data.ByteTokenizer{}, nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--tokenizer: %w", err)
-	}
-	tok, err := data.ParseTokenizerJSON(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tokenizer %s: %v", path, err)
-	}
-	return tok, b, nil
-}
-
 func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("prepare", flag.ContinueOnError)
 	var paths pathList
@@ -97,7 +80,7 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 	var tok data.Tokenizer
 	var tokJSON []byte
 	if *tokPath != "" {
-		if tok, tokJSON, err = loadTokenizer(*tokPath); err != nil {
+		if tok, tokJSON, err = relora.LoadTokenizer(*tokPath); err != nil {
 			return err
 		}
 	} else {

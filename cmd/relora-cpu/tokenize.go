@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/relora-go/relora-go/relora"
 )
 
 // cmdTokenize encodes stdin to space-separated ids, or with --decode turns
@@ -21,7 +23,7 @@ func cmdTokenize(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *tokPath == "" {
 		return fmt.Errorf("--tokenizer is required (a tokenizer.json, or \"bytes\")")
 	}
-	tok, _, err := loadTokenizer(*tokPath)
+	tok, _, err := relora.LoadTokenizer(*tokPath)
 	if err != nil {
 		return err
 	}
