@@ -54,7 +54,8 @@ type Flopper interface {
 type recorded struct {
 	op    Op
 	scope string
-	back  bool // whether Backward has anything to do
+	back  bool            // whether Backward has anything to do
+	label context.Context // pprof labels op=<kind> for the pool's workers
 }
 
 // Graph is the tape: ops appended in execution order by the builder
@@ -91,10 +92,12 @@ func (g *Graph) SetScope(s string) { g.scope = s }
 // gradient buffer, nothing upstream needs a gradient and the op's backward
 // is skipped. A nil out (a loss) always runs backward.
 func (g *Graph) Record(op Op, out *Tensor) {
-	g.tape = append(g.tape, recorded{op, g.scope, out == nil || out.Grad != nil})
-	if _, ok := g.label[op.Kind()]; !ok {
-		g.label[op.Kind()] = pprof.WithLabels(context.Background(), pprof.Labels("op", op.Kind()))
+	label, ok := g.label[op.Kind()]
+	if !ok {
+		label = pprof.WithLabels(context.Background(), pprof.Labels("op", op.Kind()))
+		g.label[op.Kind()] = label
 	}
+	g.tape = append(g.tape, recorded{op, g.scope, out == nil || out.Grad != nil, label})
 }
 
 // Ops is the number of recorded ops.
@@ -153,7 +156,7 @@ func (g *Graph) Backward() {
 }
 
 func (g *Graph) run(r recorded, phase Phase) {
-	g.Pool.SetLabels(g.label[r.op.Kind()])
+	g.Pool.SetLabels(r.label)
 	if g.Profiler == nil {
 		if phase == PhaseForward {
 			r.op.Forward(g)
