@@ -17,7 +17,7 @@ import (
 func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.StringVar(&o.ModelConfig, "model_config", o.ModelConfig, "model: a built-in name (llama_9m ... llama_7b) or a JSON config path")
 	fs.StringVar(&o.Data, "data", o.Data, "training data: text (.txt, .txt.gz, .jsonl, .json.gz, directories, globs), a token shard (.bin) or a directory written by relora-cpu prepare (default: the embedded Brown excerpt)")
-	fs.StringVar(&o.Tokenizer, "tokenizer", o.Tokenizer, "tokenizer for text data: a tokenizer.json, \"bytes\" or \"embedded\" (the Brown BPE, 4096 tokens); a prepared directory brings its own")
+	fs.StringVar(&o.Tokenizer, "tokenizer", o.Tokenizer, "a tokenizer.json, \"bytes\" or \"embedded\" (the Brown BPE, 4096 tokens); default: the embedded BPE for the embedded corpus, bytes for --data text, the own tokenizer of a prepared directory or an --init_from model")
 	fs.StringVar(&o.ValData, "val_data", o.ValData, "validation text (default: embedded Brown val, or the last 5% of --data)")
 	fs.Float64Var(&o.LR, "lr", o.LR, "peak learning rate")
 	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per micro-batch")
