@@ -46,7 +46,7 @@ func BenchmarkSgemm(b *testing.B) {
 	noDirect = *flagNoDirect
 	defer func() { noDirect = false }()
 	for _, s := range BenchShapes(nil) {
-		benchShape(b, kern, s)
+		benchShape(b, kern, s, 0)
 	}
 }
 
@@ -60,7 +60,7 @@ func BenchmarkSgemmSkinny(b *testing.B) {
 		{"NN", 1, 512, 4096}, {"NN", 1, 4096, 512}, {"NN", 4, 512, 1376}, {"TN", 1, 512, 512},
 		{"NT", 1, 512, 4096}, {"NN", 1, 512, 32000},
 	} {
-		benchShape(b, kern, s)
+		benchShape(b, kern, s, 0)
 	}
 }
 
@@ -76,29 +76,13 @@ func BenchmarkSgemmLoRA(b *testing.B) {
 		{"NN", 1024, 512, 128}, {"NN", 1024, 1376, 128}, {"NN", 512, 128, 512}, {"NN", 1376, 128, 512}, {"NN", 512, 128, 1376},
 		{"NT", 1024, 512, 128}, {"NT", 1024, 1376, 128},
 	} {
-		for _, threads := range []int{1, 2} {
-			name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
-			b.Run(name, func(b *testing.B) {
-				a, bb, c, lda, ldb, ldc := benchOperands(s)
-				ta, tb := s.Trans()
-				var pool *sched.Pool
-				if threads > 1 {
-					pool = sched.New(threads)
-					defer pool.Close()
-				}
-				SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 1, c, ldc)
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 1, c, ldc)
-				}
-				b.ReportMetric(s.Flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
-		}
+		benchShape(b, kern, s, 1) // accumulate, as the backward products do
 	}
 }
 
-// benchShape runs one shape at 1 and 2 threads and reports GFLOP/s.
-func benchShape(b *testing.B, kern asm.Kernel, s BenchShape) {
+// benchShape runs one shape (C = A·B + beta·C) at 1 and 2 threads and
+// reports GFLOP/s.
+func benchShape(b *testing.B, kern asm.Kernel, s BenchShape, beta float32) {
 	for _, threads := range []int{1, 2} {
 		name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
 		b.Run(name, func(b *testing.B) {
@@ -109,10 +93,10 @@ func benchShape(b *testing.B, kern asm.Kernel, s BenchShape) {
 				pool = sched.New(threads)
 				defer pool.Close()
 			}
-			SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+			SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, beta, c, ldc)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, 0, c, ldc)
+				SgemmKernel(kern, pool, ta, tb, s.M, s.N, s.K, 1, a, lda, bb, ldb, beta, c, ldc)
 			}
 			b.ReportMetric(s.Flops()*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
