@@ -25,6 +25,13 @@ type AdamW struct {
 	pieces []piece
 	norms  []float64 // per piece, for the gradient norm
 
+	// on a device (ToDevice): the moments there, and per-piece sums of squares
+	dev        Device
+	dm, dv     []Buf
+	dpart      Buf
+	part       []float32
+	partOffset []int // first piece of each parameter
+
 	// set per call
 	lr, bc1, bc2 float64
 	clip         float32
@@ -64,8 +71,65 @@ func (o *AdamW) Params() []*Tensor { return o.params }
 // Moments returns the first and second moment buffers of parameter i.
 func (o *AdamW) Moments(i int) (m, v []float32) { return o.m[i], o.v[i] }
 
+// ToDevice moves the optimizer to dev: its moments get device storage
+// (uploaded from the host), and Apply, GradNorm and ZeroGrads run there on
+// the parameters' Dev and DevGrad (the parameters must be on dev). The host
+// moments are a copy, refreshed by MomentsFromDevice and pushed back by
+// MomentsToDevice (for checkpoints and optimizer resets).
+func (o *AdamW) ToDevice(dev Device) {
+	o.dev = dev
+	total := 0
+	for _, p := range o.params {
+		total += p.Size()
+	}
+	slab := dev.Alloc(max(2*total, 1))
+	o.dm, o.dv, o.partOffset = nil, nil, nil
+	off, pieces := 0, 0
+	for _, p := range o.params {
+		o.dm = append(o.dm, slab.Slice(off, off+p.Size()))
+		o.dv = append(o.dv, slab.Slice(off+p.Size(), off+2*p.Size()))
+		off += 2 * p.Size()
+		o.partOffset = append(o.partOffset, pieces)
+		pieces += (p.Size() + pieceSize - 1) / pieceSize
+	}
+	o.dpart = dev.Alloc(max(pieces, 1)).Slice(0, pieces)
+	o.part = make([]float32, pieces)
+	o.MomentsToDevice()
+}
+
+// MomentsToDevice uploads the host moments (after a load or a reset).
+func (o *AdamW) MomentsToDevice() {
+	for i := range o.params {
+		o.dev.Upload(o.dm[i], o.m[i])
+		o.dev.Upload(o.dv[i], o.v[i])
+	}
+}
+
+// MomentsFromDevice downloads the moments into the host copy.
+func (o *AdamW) MomentsFromDevice() {
+	for i := range o.params {
+		o.dev.Download(o.m[i], o.dm[i])
+		o.dev.Download(o.v[i], o.dv[i])
+	}
+}
+
+// OnDevice reports whether the optimizer runs on a device.
+func (o *AdamW) OnDevice() bool { return o.dev != nil }
+
 // GradNorm is the global L2 norm of all gradients.
 func (o *AdamW) GradNorm(pool *sched.Pool) float64 {
+	if o.dev != nil {
+		for i, p := range o.params {
+			n := (p.Size() + pieceSize - 1) / pieceSize
+			o.dev.SumSquares(o.dpart.Slice(o.partOffset[i], o.partOffset[i]+n), p.DevGrad, pieceSize)
+		}
+		o.dev.Download(o.part, o.dpart)
+		var s float64
+		for _, n := range o.part {
+			s += float64(n)
+		}
+		return math.Sqrt(s)
+	}
 	o.phase = 0
 	pool.Run(len(o.pieces), o)
 	var s float64
@@ -95,6 +159,12 @@ func (o *AdamW) Apply(pool *sched.Pool, lr, gradScale float64) {
 	o.lr = lr
 	o.bc1 = 1 - math.Pow(o.Config.Beta1, float64(o.Step))
 	o.bc2 = 1 - math.Pow(o.Config.Beta2, float64(o.Step))
+	if o.dev != nil {
+		for i, p := range o.params {
+			o.dev.AdamW(p.Dev, p.DevGrad, o.dm[i], o.dv[i], o.stepParams())
+		}
+		return
+	}
 	o.phase = 1
 	pool.Run(len(o.pieces), o)
 }
@@ -102,7 +172,24 @@ func (o *AdamW) Apply(pool *sched.Pool, lr, gradScale float64) {
 // ZeroGrads clears the gradients of the optimizer's parameters.
 func (o *AdamW) ZeroGrads() {
 	for _, t := range o.params {
+		if o.dev != nil {
+			o.dev.Zero(t.DevGrad)
+			continue
+		}
 		clear(t.Grad)
+	}
+}
+
+// stepParams are the constants of the current update.
+func (o *AdamW) stepParams() asm.AdamWParams {
+	c := o.Config
+	return asm.AdamWParams{
+		Beta1: float32(c.Beta1), Beta2: float32(c.Beta2),
+		Decay:     float32(1 - o.lr*c.WeightDecay),
+		StepSize:  float32(o.lr / o.bc1),
+		BC2Sqrt:   float32(math.Sqrt(o.bc2)),
+		Eps:       float32(c.Eps),
+		GradScale: o.clip,
 	}
 }
 
@@ -115,13 +202,5 @@ func (o *AdamW) Run(_, i int) {
 		o.norms[i] = asm.SumSquares(g)
 		return
 	}
-	c := o.Config
-	asm.AdamW(t.Data[pc.lo:pc.hi], g, o.m[pc.p][pc.lo:pc.hi], o.v[pc.p][pc.lo:pc.hi], asm.AdamWParams{
-		Beta1: float32(c.Beta1), Beta2: float32(c.Beta2),
-		Decay:     float32(1 - o.lr*c.WeightDecay),
-		StepSize:  float32(o.lr / o.bc1),
-		BC2Sqrt:   float32(math.Sqrt(o.bc2)),
-		Eps:       float32(c.Eps),
-		GradScale: o.clip,
-	})
+	asm.AdamW(t.Data[pc.lo:pc.hi], g, o.m[pc.p][pc.lo:pc.hi], o.v[pc.p][pc.lo:pc.hi], o.stepParams())
 }

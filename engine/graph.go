@@ -69,6 +69,10 @@ type Graph struct {
 	Training bool
 
 	acts  *Arena
+	dev   Device // nil: the CPU
+	owned []Buf  // device buffers the graph allocated (Release frees them)
+	dgrad []Buf  // device activation gradients, zeroed before backward
+	dtemp map[string]Buf
 	tape  []recorded
 	cur   Frame       // the op being run, for Kernel
 	kerns int         // kernels the current op reported
@@ -84,6 +88,35 @@ func NewGraph(pool *sched.Pool) *Graph {
 	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}, temps: map[string][]float32{}, label: map[string]context.Context{}}
 }
 
+// NewDeviceGraph returns an empty tape whose ops run on dev: the builder
+// methods record device ops, and activations live in the device's memory.
+// The parameters an op reads must already be there (ToDevice). A nil dev
+// is the CPU (NewGraph).
+func NewDeviceGraph(pool *sched.Pool, dev Device) *Graph {
+	g := NewGraph(pool)
+	g.dev = dev
+	g.dtemp = map[string]Buf{}
+	return g
+}
+
+// Device is the device the graph runs on (nil: the CPU).
+func (g *Graph) Device() Device { return g.dev }
+
+// Release frees the device memory of the graph's activations, scratch and
+// temporaries; the graph must not run afterwards. It does nothing on the CPU.
+func (g *Graph) Release() {
+	if g.dev == nil {
+		return
+	}
+	for _, b := range g.owned {
+		g.dev.Free(b)
+	}
+	for _, b := range g.dtemp {
+		g.dev.Free(b)
+	}
+	g.owned, g.dgrad, g.dtemp = nil, nil, map[string]Buf{}
+}
+
 // SetScope names the layer that the ops recorded next belong to (for
 // profiles: kernel ← op ← layer ← phase).
 func (g *Graph) SetScope(s string) { g.scope = s }
@@ -97,7 +130,7 @@ func (g *Graph) Record(op Op, out *Tensor) {
 		label = pprof.WithLabels(context.Background(), pprof.Labels("op", op.Kind()))
 		g.label[op.Kind()] = label
 	}
-	g.tape = append(g.tape, recorded{op, g.scope, out == nil || out.Grad != nil, label})
+	g.tape = append(g.tape, recorded{op, g.scope, out == nil || out.HasGrad(), label})
 }
 
 // Ops is the number of recorded ops.
@@ -110,6 +143,15 @@ func (g *Graph) ActivationFloats() int { return g.acts.Used() }
 // NewActivation carves an op output from the graph's arena; it gets a
 // gradient buffer when grad is true.
 func (g *Graph) NewActivation(name string, grad bool, shape ...int) *Tensor {
+	if g.dev != nil {
+		t := &Tensor{Name: name, Shape: append([]int(nil), shape...)}
+		t.Dev = g.DevScratch(t.Size())
+		if grad {
+			t.DevGrad = g.DevScratch(t.Size())
+			g.dgrad = append(g.dgrad, t.DevGrad)
+		}
+		return t
+	}
 	t := g.acts.New(name, grad, shape...)
 	if grad {
 		g.grads = append(g.grads, t.Grad)
@@ -120,6 +162,29 @@ func (g *Graph) NewActivation(name string, grad bool, shape ...int) *Tensor {
 // Scratch carves a buffer that is neither an output nor a gradient (saved
 // statistics, per-worker scratch).
 func (g *Graph) Scratch(n int) []float32 { return g.acts.Alloc(n) }
+
+// DevScratch is Scratch in the device's memory (zeroed), freed by Release.
+func (g *Graph) DevScratch(n int) Buf {
+	b := g.dev.Alloc(max(n, 1))
+	g.owned = append(g.owned, b)
+	return b.Slice(0, n)
+}
+
+// DevTemp is Temp in the device's memory: a named buffer of at least n
+// elements shared by every op that asks for the same name. Unlike Temp it
+// returns the buffer at once; its address changes when a later call grows
+// it, so ops call DevTemp again at run time (DevTempBuf).
+func (g *Graph) DevTemp(name string, n int) {
+	if b, ok := g.dtemp[name]; !ok || b.N < n {
+		if ok {
+			g.dev.Free(b)
+		}
+		g.dtemp[name] = g.dev.Alloc(max(n, 1))
+	}
+}
+
+// DevTempBuf returns the first n elements of a buffer reserved with DevTemp.
+func (g *Graph) DevTempBuf(name string, n int) Buf { return g.dtemp[name].Slice(0, n) }
 
 // Temp reserves a buffer of at least n floats under a name, shared by
 // every op that asks for the same name: for values an op needs only while
@@ -147,6 +212,9 @@ func (g *Graph) Forward() {
 func (g *Graph) Backward() {
 	for _, b := range g.grads {
 		clear(b)
+	}
+	for _, b := range g.dgrad {
+		g.dev.Zero(b)
 	}
 	for i := len(g.tape) - 1; i >= 0; i-- {
 		if g.tape[i].back {
@@ -176,6 +244,9 @@ func (g *Graph) run(r recorded, phase Phase) {
 	if g.kerns > 0 {
 		return // the op reported its kernels itself
 	}
+	if g.dev != nil {
+		g.dev.Sync() // device ops only queue work: wait for it (errors surface at the next Sync)
+	}
 	var flops int64
 	if f, ok := r.op.(Flopper); ok {
 		flops = f.Flops(phase)
@@ -198,6 +269,9 @@ func (g *Graph) Kernel(name string, start time.Time, flops int64) {
 	if g.Profiler == nil {
 		return
 	}
+	if g.dev != nil {
+		g.dev.Sync()
+	}
 	g.kerns++
 	f := g.cur
 	f.Kernel = name
@@ -216,7 +290,7 @@ func (g *Graph) chunks(n int) (count, size int) {
 
 func needGrad(ts ...*Tensor) bool {
 	for _, t := range ts {
-		if t.Grad != nil {
+		if t.HasGrad() {
 			return true
 		}
 	}

@@ -31,6 +31,10 @@ func (g *Graph) Attention(q, k, v *Tensor, seq, heads int) *Tensor {
 	y := g.NewActivation("attention", needGrad(q, k, v), q.Shape...)
 	o := &attentionOp{q: q, k: k, v: v, y: y, batch: q.Rows() / seq, seq: seq, heads: heads, hd: d / heads, d: d}
 	o.scale = float32(1 / math.Sqrt(float64(o.hd)))
+	if g.dev != nil {
+		g.Record(&devAttention{o, g.DevScratch(o.batch * heads * seq * seq), g.DevScratch(heads * seq * seq)}, y)
+		return y
+	}
 	o.probs = g.Scratch(o.batch * heads * seq * seq)
 	o.dprobs = g.Scratch(g.Pool.Threads() * seq * seq)
 	g.Record(o, y)

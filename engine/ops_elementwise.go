@@ -27,6 +27,10 @@ func (g *Graph) binary(a, b *Tensor, mul bool) *Tensor {
 	if mul {
 		y.Name = "mul"
 	}
+	if g.dev != nil {
+		g.Record(&devBinary{binaryOp{a: a, b: b, y: y, mul: mul}}, y)
+		return y
+	}
 	g.Record(&binaryOp{a: a, b: b, y: y, mul: mul}, y)
 	return y
 }
@@ -102,6 +106,10 @@ func (g *Graph) SwiGLU(gate, up *Tensor) *Tensor {
 		panic(fmt.Sprintf("engine: SwiGLU on %v and %v: sizes differ", gate, up))
 	}
 	y := g.NewActivation("swiglu", needGrad(gate, up), gate.Shape...)
+	if g.dev != nil {
+		g.Record(&devSwiGLU{swigluOp{gate: gate, up: up, y: y}}, y)
+		return y
+	}
 	g.Record(&swigluOp{gate: gate, up: up, y: y}, y)
 	return y
 }

@@ -13,6 +13,10 @@ type embeddingOp struct {
 // caller, who refills it before each Forward; its length fixes the rows.
 func (g *Graph) Embedding(table *Tensor, ids []int32) *Tensor {
 	y := g.NewActivation("embedding", needGrad(table), len(ids), table.Cols())
+	if g.dev != nil {
+		g.Record(&devEmbedding{embeddingOp{table: table, y: y, ids: ids}, g.DevScratch(len(ids))}, y)
+		return y
+	}
 	g.Record(&embeddingOp{table: table, y: y, ids: ids}, y)
 	return y
 }

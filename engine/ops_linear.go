@@ -31,7 +31,12 @@ func (g *Graph) MatMul(a, b *Tensor, transA, transB bool) *Tensor {
 		panic(fmt.Sprintf("engine: MatMul %v·%v: inner dimensions %d and %d differ", a, b, k, kb))
 	}
 	c := g.NewActivation("matmul", needGrad(a, b), m, n)
-	g.Record(&matmulOp{a: a, b: b, c: c, transA: transA, transB: transB, m: m, n: n, k: k}, c)
+	op := &matmulOp{a: a, b: b, c: c, transA: transA, transB: transB, m: m, n: n, k: k}
+	if g.dev != nil {
+		g.Record(&devMatmul{op}, c)
+		return c
+	}
+	g.Record(op, c)
 	return c
 }
 

@@ -36,7 +36,10 @@ func (l Loss) Value() float64 { return l.op.value() }
 
 // SetScale sets the factor applied to a cross-entropy's gradient.
 func (l Loss) SetScale(s float32) {
-	if ce, ok := l.op.(*crossEntropyOp); ok {
+	switch ce := l.op.(type) {
+	case *crossEntropyOp:
+		ce.scale = s
+	case *devCrossEntropy:
 		ce.scale = s
 	}
 }
@@ -49,6 +52,13 @@ func (g *Graph) CrossEntropy(logits *Tensor, targets []int32) Loss {
 		panic(fmt.Sprintf("engine: CrossEntropy of %v with %d targets", logits, len(targets)))
 	}
 	o := &crossEntropyOp{logits: logits, targets: targets, scale: 1}
+	if g.dev != nil {
+		n := logits.Rows()
+		d := &devCrossEntropy{crossEntropyOp: o, dtargets: g.DevScratch(n), dlse: g.DevScratch(n), drows: g.DevScratch(n)}
+		o.rowLoss = make([]float32, n)
+		g.Record(d, nil)
+		return Loss{d}
+	}
 	o.lse = g.Scratch(logits.Rows())
 	o.rowLoss = g.Scratch(logits.Rows())
 	o.count, o.size = g.chunks(logits.Rows())
@@ -129,6 +139,12 @@ func (g *Graph) WeightedSum(y *Tensor, w []float32) Loss {
 		panic(fmt.Sprintf("engine: WeightedSum of %v with %d weights", y, len(w)))
 	}
 	o := &weightedSumOp{y: y, w: w}
+	if g.dev != nil {
+		d := &devWeightedSum{weightedSumOp: o, dw: g.DevScratch(len(w)), host: make([]float32, len(w))}
+		g.dev.Upload(d.dw, w)
+		g.Record(d, nil)
+		return Loss{d}
+	}
 	g.Record(o, nil)
 	return Loss{o}
 }

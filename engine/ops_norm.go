@@ -24,6 +24,10 @@ func (g *Graph) RMSNorm(x, w *Tensor, eps float32) *Tensor {
 	}
 	y := g.NewActivation("rmsnorm", needGrad(x, w), x.Shape...)
 	o := &rmsnormOp{x: x, w: w, y: y, eps: eps, rows: x.Rows(), d: x.Cols()}
+	if g.dev != nil {
+		g.Record(&devRMSNorm{o, g.DevScratch(o.rows)}, y)
+		return y
+	}
 	o.rstd = g.Scratch(o.rows)
 	o.count, o.size = g.chunks(o.rows)
 	g.Record(o, y)

@@ -70,6 +70,11 @@ func (g *Graph) RoPE(x *Tensor, seq, heads int) *Tensor {
 	}
 	y := g.NewActivation("rope", needGrad(x), x.Shape...)
 	o := &ropeOp{x: x, y: y, seq: seq, heads: heads, hd: d / heads, rows: x.Rows()}
+	if g.dev != nil {
+		cos, sin := g.devRopeTable(seq, o.hd)
+		g.Record(&devRoPE{o, cos, sin}, y)
+		return y
+	}
 	o.tab = g.ropeTable(seq, o.hd)
 	o.count, o.size = g.chunks(o.rows)
 	g.Record(o, y)

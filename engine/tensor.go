@@ -7,22 +7,34 @@ import "fmt"
 
 // Tensor is a dense row-major float32 array: a view (Data, and Grad when it
 // has one) into a slab owned by an Arena. A tensor without a gradient buffer
-// (Grad == nil) is frozen or an input: no op ever computes its gradient.
+// is frozen or an input: no op ever computes its gradient.
+//
+// On a device (see Device) a tensor also has storage there: Dev, and
+// DevGrad when it has a gradient. Parameters keep their host copy (Data,
+// and Grad as the mark of a trainable tensor) and move with ToDevice and
+// FromDevice; the activations of a device graph live on the device only
+// (Data and Grad nil).
 type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
 	Grad  []float32
+
+	Dev, DevGrad Buf
 }
 
 // Size is the number of elements.
-func (t *Tensor) Size() int { return len(t.Data) }
+func (t *Tensor) Size() int { return numel(t.Shape) }
 
 // Frozen reports whether the tensor has no gradient buffer.
-func (t *Tensor) Frozen() bool { return t.Grad == nil }
+func (t *Tensor) Frozen() bool { return !t.HasGrad() }
+
+// HasGrad reports whether the tensor has a gradient buffer, on the host or
+// on a device.
+func (t *Tensor) HasGrad() bool { return t.Grad != nil || !t.DevGrad.Nil() }
 
 // Rows is the product of all dimensions but the last; Cols is the last.
-func (t *Tensor) Rows() int { return len(t.Data) / t.Cols() }
+func (t *Tensor) Rows() int { return t.Size() / t.Cols() }
 
 // Cols is the size of the last dimension.
 func (t *Tensor) Cols() int { return t.Shape[len(t.Shape)-1] }

@@ -74,6 +74,9 @@ func (t *Trainer) optimizerTensors() []model.Named {
 // SaveCheckpoint writes the checkpoint of the current update and, with
 // KeepCheckpoints, removes the oldest ones beyond that count.
 func (t *Trainer) SaveCheckpoint() (string, error) {
+	if err := t.SyncHost(); err != nil {
+		return "", err
+	}
 	dir := CheckpointDir(t.Opts.SaveDir, t.Update)
 	tmp := filepath.Join(t.Opts.SaveDir, fmt.Sprintf(".model_%d.tmp", t.Update))
 	os.RemoveAll(tmp)
@@ -275,5 +278,5 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	t.Update, t.TokensSeen, t.stageStart = st.Update, st.TokensSeen, st.StageStart
 	t.Merges, t.Resets = st.Merges, st.Resets
 	t.train.Seek(st.DataEpoch, st.DataNext)
-	return nil
+	return t.syncDevice()
 }

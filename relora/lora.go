@@ -20,14 +20,18 @@ type Linear struct {
 	W0, A, B *engine.Tensor
 	Scale    float32
 	Dropout  float32
-	Rng      *Stream // dropout masks; its state is part of a checkpoint
+	// Rng seeds the dropout masks (one draw per training forward; the
+	// mask of element i is engine.DropoutKeep(seed, i, p) on every
+	// device); its state is part of a checkpoint.
+	Rng *Stream
 
 	// Without dropout the layer runs the forward pass and dX through
 	// W_eff = W0 + s·B·A, formed once after every change of W0, A or B
 	// (Invalidate): 4·N + 4·r·(in+out) FLOPs per token instead of
 	// 4·N + 6·r·(in+out), plus one rank-r product per update.
-	eff   []float32 // [out, in]
-	stale bool
+	eff    []float32  // [out, in]
+	effDev engine.Buf // W_eff on a device
+	stale  bool
 }
 
 // Invalidate marks W_eff out of date (after an optimizer update or a merge).
@@ -50,6 +54,21 @@ func (l *Linear) effective(g *engine.Graph) []float32 {
 	return l.eff
 }
 
+// effectiveDev is effective on the graph's device.
+func (l *Linear) effectiveDev(g *engine.Graph) engine.Buf {
+	dev := g.Device()
+	if l.stale || l.effDev.Nil() {
+		if l.effDev.Nil() {
+			l.effDev = dev.Alloc(l.W0.Size())
+		}
+		out, in, r := l.B.Rows(), l.A.Cols(), l.A.Rows()
+		dev.Copy(l.effDev, l.W0.Dev)
+		g.DevGEMM(false, false, out, in, r, l.Scale, l.B.Dev, r, l.A.Dev, in, 1, l.effDev, in)
+		l.stale = false
+	}
+	return l.effDev
+}
+
 // Apply records y = x·W0ᵀ + s·(dropout(x)·Aᵀ)·Bᵀ.
 func (l *Linear) Apply(g *engine.Graph, x *engine.Tensor) *engine.Tensor {
 	in, out, r := l.A.Cols(), l.B.Rows(), l.A.Rows()
@@ -59,12 +78,21 @@ func (l *Linear) Apply(g *engine.Graph, x *engine.Tensor) *engine.Tensor {
 	n := x.Rows()
 	y := g.NewActivation(l.B.Name, true, append(append([]int(nil), x.Shape[:len(x.Shape)-1]...), out)...)
 	o := &loraOp{x: x, l: l, y: y, n: n, in: in, out: out, r: r}
+	if g.Device() != nil {
+		o.uDev = g.DevScratch(n * r)
+		g.DevTemp("lora.du", n*r)
+		if l.Dropout > 0 {
+			o.xdDev = g.DevScratch(n * in)
+			g.DevTemp("lora.dxd", n*in)
+		}
+		g.Record(&loraDevOp{o}, y)
+		return y
+	}
 	o.u = g.Scratch(n * r)
 	g.Temp("lora.du", n*r)
 	if l.Dropout > 0 {
 		o.xd = g.Scratch(n * in)
 		g.Temp("lora.dxd", n*in)
-		o.keep = make([]bool, n*in)
 	}
 	g.Record(o, y)
 	return y
@@ -90,14 +118,24 @@ func (l *Linear) ResetFactors(rng *rand.Rand) {
 	clear(l.B.Data)
 }
 
-// Merge folds the factors into W0 (W0 += s·B·A) and restarts them.
-func (l *Linear) Merge(pool *sched.Pool, rng *rand.Rand) {
+// Merge folds the factors into W0 (W0 += s·B·A) and restarts them. With a
+// device the product runs there on the device copies, and the new factors
+// (drawn on the host, so that every device draws the same) are uploaded;
+// the host W0 is then stale until the next engine.FromDevice.
+func (l *Linear) Merge(pool *sched.Pool, dev engine.Device, rng *rand.Rand) {
 	if l.W0 == nil {
 		panic("relora: Merge of a lora_only layer (it has no W0)")
 	}
 	out, in, r := l.B.Rows(), l.A.Cols(), l.A.Rows()
-	gemm.Sgemm(pool, false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, l.W0.Data, in)
-	l.ResetFactors(rng)
+	if dev != nil {
+		dev.Gemm(false, false, out, in, r, l.Scale, l.B.Dev, r, l.A.Dev, in, 1, l.W0.Dev, in)
+		l.ResetFactors(rng)
+		dev.Upload(l.A.Dev, l.A.Data)
+		dev.Upload(l.B.Dev, l.B.Data)
+	} else {
+		gemm.Sgemm(pool, false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, l.W0.Data, in)
+		l.ResetFactors(rng)
+	}
 	l.stale = true
 }
 
@@ -107,7 +145,8 @@ type loraOp struct {
 	n, in, out, r int
 	u             []float32 // [n, r]: x̃·Aᵀ (its gradient lives in the graph's temp "lora.du")
 	xd            []float32 // [n, in]: dropout(x) (a temp "lora.dxd" holds its gradient)
-	keep          []bool    // [n, in]: the dropout mask of the last training forward
+	uDev, xdDev   engine.Buf
+	seed          uint64 // the dropout mask of the last training forward
 	training      bool
 }
 
@@ -124,7 +163,7 @@ func (o *loraOp) Flops(p engine.Phase) int64 {
 			return full + 2*n*r*in
 		}
 		f := 2*n*r*out*2 + 2*n*r*in // dB, dU, dA
-		if o.x.Grad != nil {
+		if o.x.HasGrad() {
 			f += full
 		}
 		return f
@@ -134,33 +173,29 @@ func (o *loraOp) Flops(p engine.Phase) int64 {
 		return full + low
 	}
 	f := 2 * low // dA, dB, du
-	if o.x.Grad != nil {
+	if o.x.HasGrad() {
 		f += full + 2*n*r*in
 	}
 	return f
 }
 
-// input returns the branch input: x itself, or dropout(x) when training.
-func (o *loraOp) input(g *engine.Graph) []float32 {
-	if o.xd == nil || !g.Training {
-		return o.x.Data
+// dropout reports whether this forward drops inputs, drawing the mask's
+// seed when it does.
+func (o *loraOp) dropout(g *engine.Graph) bool {
+	o.training = g.Training
+	if o.l.Dropout == 0 || !g.Training {
+		return false
 	}
-	keep := 1 - o.l.Dropout
-	inv := 1 / keep
-	for i, v := range o.x.Data {
-		k := o.l.Rng.Float32() < keep
-		o.keep[i] = k
-		o.xd[i] = 0
-		if k {
-			o.xd[i] = v * inv
-		}
-	}
-	return o.xd
+	o.seed = o.l.Rng.Uint64()
+	return true
 }
+
+// dropped reports whether the last forward's branch input was dropout(x).
+func (o *loraOp) dropped() bool { return o.l.Dropout > 0 && o.training }
 
 func (o *loraOp) Forward(g *engine.Graph) {
 	l := o.l
-	o.training = g.Training
+	drop := o.dropout(g)
 	if l.fused() {
 		g.GEMM(false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.effective(g), o.in, 0, o.y.Data, o.out)
 		g.GEMM(false, true, o.n, o.r, o.in, 1, o.x.Data, o.in, l.A.Data, o.in, 0, o.u, o.r)
@@ -171,7 +206,17 @@ func (o *loraOp) Forward(g *engine.Graph) {
 		g.GEMM(false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.W0.Data, o.in, 0, o.y.Data, o.out)
 		beta = 1
 	}
-	xin := o.input(g)
+	xin := o.x.Data
+	if drop {
+		p, inv := l.Dropout, 1/(1-l.Dropout)
+		for i, v := range o.x.Data {
+			o.xd[i] = 0
+			if engine.DropoutKeep(o.seed, i, p) {
+				o.xd[i] = v * inv
+			}
+		}
+		xin = o.xd
+	}
 	g.GEMM(false, true, o.n, o.r, o.in, 1, xin, o.in, l.A.Data, o.in, 0, o.u, o.r)
 	g.GEMM(false, true, o.n, o.out, o.r, l.Scale, o.u, o.r, l.B.Data, o.r, beta, o.y.Data, o.out)
 }
@@ -180,7 +225,7 @@ func (o *loraOp) Backward(g *engine.Graph) {
 	l, dy := o.l, o.y.Grad
 	du := g.TempBuf("lora.du", o.n*o.r)
 	xin := o.x.Data
-	if o.xd != nil && o.training {
+	if o.dropped() {
 		xin = o.xd
 	}
 	if l.B.Grad != nil { // dB += s·dYᵀ·U
@@ -201,17 +246,78 @@ func (o *loraOp) Backward(g *engine.Graph) {
 	if l.W0 != nil { // dX += dY·W0 (never dW0: W0 is frozen)
 		g.GEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Data, o.in, 1, o.x.Grad, o.in)
 	}
-	if o.xd == nil || !o.training { // dX += dU·A
+	if !o.dropped() { // dX += dU·A
 		g.GEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)
 		return
 	}
 	// dX += mask ⊙ (dU·A)/keep
 	dxd := g.TempBuf("lora.dxd", o.n*o.in)
 	g.GEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Data, o.in, 0, dxd, o.in)
-	inv := 1 / (1 - l.Dropout)
-	for i, k := range o.keep {
-		if k {
-			o.x.Grad[i] += dxd[i] * inv
+	p, inv := l.Dropout, 1/(1-l.Dropout)
+	for i, v := range dxd {
+		if engine.DropoutKeep(o.seed, i, p) {
+			o.x.Grad[i] += v * inv
 		}
 	}
+}
+
+// loraDevOp is the layer on a device: the same products as loraOp on the
+// tensors' device storage, and the same dropout masks.
+type loraDevOp struct{ *loraOp }
+
+func (o *loraDevOp) Forward(g *engine.Graph) {
+	l, dev := o.l, g.Device()
+	drop := o.dropout(g)
+	x := o.x.Dev
+	if l.fused() {
+		g.DevGEMM(false, true, o.n, o.out, o.in, 1, x, o.in, l.effectiveDev(g), o.in, 0, o.y.Dev, o.out)
+		g.DevGEMM(false, true, o.n, o.r, o.in, 1, x, o.in, l.A.Dev, o.in, 0, o.uDev, o.r)
+		return
+	}
+	beta := float32(0)
+	if l.W0 != nil {
+		g.DevGEMM(false, true, o.n, o.out, o.in, 1, x, o.in, l.W0.Dev, o.in, 0, o.y.Dev, o.out)
+		beta = 1
+	}
+	xin := x
+	if drop {
+		dev.Dropout(o.xdDev, x, l.Dropout, o.seed)
+		xin = o.xdDev
+	}
+	g.DevGEMM(false, true, o.n, o.r, o.in, 1, xin, o.in, l.A.Dev, o.in, 0, o.uDev, o.r)
+	g.DevGEMM(false, true, o.n, o.out, o.r, l.Scale, o.uDev, o.r, l.B.Dev, o.r, beta, o.y.Dev, o.out)
+}
+
+func (o *loraDevOp) Backward(g *engine.Graph) {
+	l, dy, dev := o.l, o.y.DevGrad, g.Device()
+	du := g.DevTempBuf("lora.du", o.n*o.r)
+	xin := o.x.Dev
+	if o.dropped() {
+		xin = o.xdDev
+	}
+	if !l.B.DevGrad.Nil() {
+		g.DevGEMM(true, false, o.out, o.r, o.n, l.Scale, dy, o.out, o.uDev, o.r, 1, l.B.DevGrad, o.r)
+	}
+	g.DevGEMM(false, false, o.n, o.r, o.out, l.Scale, dy, o.out, l.B.Dev, o.r, 0, du, o.r)
+	if !l.A.DevGrad.Nil() {
+		g.DevGEMM(true, false, o.r, o.in, o.n, 1, du, o.r, xin, o.in, 1, l.A.DevGrad, o.in)
+	}
+	dx := o.x.DevGrad
+	if dx.Nil() {
+		return
+	}
+	if l.fused() {
+		g.DevGEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.effectiveDev(g), o.in, 1, dx, o.in)
+		return
+	}
+	if l.W0 != nil {
+		g.DevGEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Dev, o.in, 1, dx, o.in)
+	}
+	if !o.dropped() {
+		g.DevGEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Dev, o.in, 1, dx, o.in)
+		return
+	}
+	dxd := g.DevTempBuf("lora.dxd", o.n*o.in)
+	g.DevGEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Dev, o.in, 0, dxd, o.in)
+	dev.DropoutBackward(dx, dxd, l.Dropout, o.seed)
 }

@@ -23,7 +23,11 @@ type Trainer struct {
 	Opts  Options
 	Model *model.Model
 	Pool  *sched.Pool
-	Out   io.Writer // progress lines
+	// Device runs the graph and the optimizer when set (--device); the
+	// host copies of the weights and moments are then refreshed only when
+	// something reads them (checkpoints, the final model, resets).
+	Device engine.Device
+	Out    io.Writer // progress lines
 	// Profiler, when set before the first Step, receives every kernel's
 	// time and FLOPs (forward, backward and optimizer).
 	Profiler engine.Profiler
@@ -84,6 +88,9 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
 	}
 	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON}
+	if t.Device, err = engine.OpenDevice(opts.Device); err != nil {
+		return nil, err
+	}
 	t.Pool = sched.New(opts.Threads)
 	t.Model = start
 	if start == nil {
@@ -130,10 +137,57 @@ func (t *Trainer) rebuild() {
 		}
 	}
 	engine.AllocGrads(trainable)
-	t.fwd = t.Model.Build(engine.NewGraph(t.Pool), t.Opts.BatchSize, t.Opts.MaxLength)
+	var g *engine.Graph
+	if t.Device != nil {
+		if t.fwd != nil {
+			t.fwd.Graph.Release()
+		}
+		engine.ToDevice(t.Device, t.tensors())
+		g = engine.NewDeviceGraph(t.Pool, t.Device)
+	} else {
+		g = engine.NewGraph(t.Pool)
+	}
+	t.fwd = t.Model.Build(g, t.Opts.BatchSize, t.Opts.MaxLength)
 	t.fwd.Graph.Profiler = t.Profiler
 	t.fwd.Loss.SetScale(float32(1 / float64(t.Opts.Accumulation())))
 	t.opt = engine.NewAdamW(trainable, engine.AdamWConfig{Beta1: t.Opts.Beta1, Beta2: t.Opts.Beta2, Eps: 1e-8, WeightDecay: t.Opts.WeightDecay})
+	if t.Device != nil {
+		t.opt.ToDevice(t.Device)
+	}
+}
+
+// tensors lists the model's tensors.
+func (t *Trainer) tensors() []*engine.Tensor {
+	var ts []*engine.Tensor
+	for _, n := range t.Model.Tensors() {
+		ts = append(ts, n.T)
+	}
+	return ts
+}
+
+// SyncHost brings the host copies of the weights and optimizer moments up
+// to date with the device (nothing to do on the CPU) and returns the
+// device's first error.
+func (t *Trainer) SyncHost() error {
+	if t.Device == nil {
+		return nil
+	}
+	engine.FromDevice(t.Device, t.tensors())
+	t.opt.MomentsFromDevice()
+	return t.Device.Sync()
+}
+
+// syncDevice uploads the host weights and moments (after a load).
+func (t *Trainer) syncDevice() error {
+	if t.Device == nil {
+		return nil
+	}
+	engine.ToDevice(t.Device, t.tensors())
+	t.opt.MomentsToDevice()
+	for _, l := range t.Layers {
+		l.Invalidate()
+	}
+	return t.Device.Sync()
 }
 
 // frozen reports whether a tensor is a wrapped layer's W0.
@@ -187,6 +241,11 @@ func (t *Trainer) Step() (StepResult, error) {
 	}
 	t.Update++
 	t.TokensSeen += int64(accum * len(t.fwd.Inputs))
+	if t.Device != nil {
+		if err := t.Device.Sync(); err != nil {
+			return r, fmt.Errorf("update %d on %s: %w", t.Update, t.Device.Name(), err)
+		}
+	}
 	return r, nil
 }
 
@@ -303,6 +362,9 @@ func (t *Trainer) Run() error {
 	}
 	// final/ holds a plain LLaMA: the open low-rank phase merged in.
 	final := filepath.Join(o.SaveDir, "final")
+	if err := t.SyncHost(); err != nil {
+		return err
+	}
 	if err := Unwrap(t.Model, t.Pool).Save(final); err != nil {
 		return err
 	}
@@ -321,6 +383,9 @@ func (t *Trainer) afterUpdate() error {
 	o := t.Opts
 	if t.Layers == nil {
 		if o.LowRank() && t.Update == o.WarmStartSteps {
+			if err := t.SyncHost(); err != nil { // Wrap reads the host weights
+				return err
+			}
 			if err := t.wrap(); err != nil {
 				return err
 			}
@@ -346,7 +411,7 @@ func (t *Trainer) afterUpdate() error {
 // MergeAll folds every layer's factors into its W0 and restarts them.
 func (t *Trainer) MergeAll() {
 	for _, l := range t.Layers {
-		l.Merge(t.Pool, t.factors.Rand)
+		l.Merge(t.Pool, t.Device, t.factors.Rand)
 	}
 }
 
@@ -354,6 +419,10 @@ func (t *Trainer) MergeAll() {
 // independently), leaving the step counter and the other parameters'
 // state alone. It returns the entries zeroed and the entries considered.
 func (t *Trainer) ResetOptimizer() (zeroed, total int) {
+	if t.opt.OnDevice() {
+		t.opt.MomentsFromDevice()
+		defer t.opt.MomentsToDevice()
+	}
 	factor := map[*engine.Tensor]bool{}
 	for _, l := range t.Layers {
 		factor[l.A], factor[l.B] = true, true

@@ -296,7 +296,7 @@ func mergeReference(t *testing.T, ckpt string, r int, alpha float64, loraOnly bo
 		}
 		l := &relora.Linear{W0: &engine.Tensor{Shape: []int{bsh[0], ash[1]}, Data: W0}, A: &engine.Tensor{Shape: ash, Data: A},
 			B: &engine.Tensor{Shape: bsh, Data: B}, Scale: float32(alpha / float64(r))}
-		l.Merge(nil, rand.New(rand.NewPCG(0, 0)))
+		l.Merge(nil, nil, rand.New(rand.NewPCG(0, 0)))
 		out[base+".weight"] = l.W0.Data
 	}
 	return out

@@ -1,0 +1,280 @@
+package engine
+
+import "fmt"
+
+// The device variants of the ops: a graph built with NewDeviceGraph
+// records these instead of the CPU ops. Each wraps the CPU op's struct for
+// its shapes and flags and calls the Device method of the same meaning; the
+// device kernels are checked against the CPU ops (engine/cuda's tests).
+
+// devRopeTable uploads the RoPE table for (seq, hd) once per graph.
+func (g *Graph) devRopeTable(seq, hd int) (cos, sin Buf) {
+	name := fmt.Sprintf("rope.%d.%d", seq, hd)
+	if b, ok := g.dtemp[name+".cos"]; ok {
+		return b, g.dtemp[name+".sin"]
+	}
+	c, s := RoPETable(seq, hd)
+	cos, sin = g.dev.Alloc(len(c)), g.dev.Alloc(len(s))
+	g.dev.Upload(cos, c)
+	g.dev.Upload(sin, s)
+	g.dtemp[name+".cos"], g.dtemp[name+".sin"] = cos, sin
+	return cos, sin
+}
+
+// DevGEMM runs a GEMM on the graph's device and reports it as a kernel of
+// the current op (the device counterpart of GEMM).
+func (g *Graph) DevGEMM(transA, transB bool, m, n, k int, alpha float32, a Buf, lda int,
+	b Buf, ldb int, beta float32, c Buf, ldc int) {
+	t0 := g.Now()
+	g.dev.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	g.Kernel(gemmName(transA, transB), t0, 2*int64(m)*int64(n)*int64(k))
+}
+
+type devMatmul struct{ *matmulOp }
+
+func (o *devMatmul) Forward(g *Graph) {
+	g.DevGEMM(o.transA, o.transB, o.m, o.n, o.k, 1, o.a.Dev, ld(o.a), o.b.Dev, ld(o.b), 0, o.c.Dev, o.n)
+}
+
+func (o *devMatmul) Backward(g *Graph) {
+	a, b, dc := o.a, o.b, o.c.DevGrad
+	if !a.DevGrad.Nil() {
+		if !o.transA {
+			g.DevGEMM(false, !o.transB, o.m, o.k, o.n, 1, dc, o.n, b.Dev, ld(b), 1, a.DevGrad, ld(a))
+		} else {
+			g.DevGEMM(o.transB, true, o.k, o.m, o.n, 1, b.Dev, ld(b), dc, o.n, 1, a.DevGrad, ld(a))
+		}
+	}
+	if !b.DevGrad.Nil() {
+		if !o.transB {
+			g.DevGEMM(!o.transA, false, o.k, o.n, o.m, 1, a.Dev, ld(a), dc, o.n, 1, b.DevGrad, ld(b))
+		} else {
+			g.DevGEMM(true, o.transA, o.n, o.k, o.m, 1, dc, o.n, a.Dev, ld(a), 1, b.DevGrad, ld(b))
+		}
+	}
+}
+
+type devRMSNorm struct {
+	*rmsnormOp
+	rstd Buf
+}
+
+func (o *devRMSNorm) Forward(g *Graph) {
+	g.dev.RMSNorm(o.y.Dev, o.rstd, o.x.Dev, o.w.Dev, o.rows, o.d, o.eps)
+}
+
+func (o *devRMSNorm) Backward(g *Graph) {
+	g.dev.RMSNormBackward(o.x.DevGrad, o.w.DevGrad, o.y.DevGrad, o.x.Dev, o.w.Dev, o.rstd, o.rows, o.d)
+}
+
+type devRoPE struct {
+	*ropeOp
+	cos, sin Buf
+}
+
+func (o *devRoPE) Forward(g *Graph) {
+	g.dev.RoPE(o.y.Dev, o.x.Dev, o.cos, o.sin, o.rows, o.seq, o.heads, o.hd)
+}
+
+func (o *devRoPE) Backward(g *Graph) {
+	if !o.x.DevGrad.Nil() {
+		g.dev.RoPEBackward(o.x.DevGrad, o.y.DevGrad, o.cos, o.sin, o.rows, o.seq, o.heads, o.hd)
+	}
+}
+
+// devAttention runs each sequence's heads as strided batched GEMMs (head h
+// of a row starts h·hd floats in; the heads' T×T blocks are consecutive).
+type devAttention struct {
+	*attentionOp
+	probs  Buf // [batch, heads, T, T]
+	dprobs Buf // [heads, T, T], one sequence at a time
+}
+
+func (o *devAttention) Forward(g *Graph) {
+	T, d, hd, H := o.seq, o.d, o.hd, o.heads
+	for b := 0; b < o.batch; b++ {
+		q, k, v, y := o.seqBuf(o.q.Dev, b), o.seqBuf(o.k.Dev, b), o.seqBuf(o.v.Dev, b), o.seqBuf(o.y.Dev, b)
+		p := o.probs.Slice(b*H*T*T, (b+1)*H*T*T)
+		g.dev.GemmBatched(false, true, T, T, hd, o.scale, q, d, hd, k, d, hd, 0, p, T, T*T, H)
+		g.dev.CausalSoftmax(p, H, T)
+		g.dev.GemmBatched(false, false, T, hd, T, 1, p, T, T*T, v, d, hd, 0, y, d, hd, H)
+	}
+}
+
+// seqBuf is sequence b of a [batch·seq, heads·hd] activation.
+func (o *devAttention) seqBuf(x Buf, b int) Buf { return x.Slice(b*o.seq*o.d, (b+1)*o.seq*o.d) }
+
+func (o *devAttention) Backward(g *Graph) {
+	T, d, hd, H := o.seq, o.d, o.hd, o.heads
+	for b := 0; b < o.batch; b++ {
+		p := o.probs.Slice(b*H*T*T, (b+1)*H*T*T)
+		dy := o.seqBuf(o.y.DevGrad, b)
+		if !o.v.DevGrad.Nil() { // dV += Pᵀ·dY
+			g.dev.GemmBatched(true, false, T, hd, T, 1, p, T, T*T, dy, d, hd, 1, o.seqBuf(o.v.DevGrad, b), d, hd, H)
+		}
+		if o.q.DevGrad.Nil() && o.k.DevGrad.Nil() {
+			continue
+		}
+		// dP = dY·Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
+		g.dev.GemmBatched(false, true, T, T, hd, 1, dy, d, hd, o.seqBuf(o.v.Dev, b), d, hd, 0, o.dprobs, T, T*T, H)
+		g.dev.CausalSoftmaxBackward(o.dprobs, p, H, T)
+		if !o.q.DevGrad.Nil() { // dQ += scale·dS·K
+			g.dev.GemmBatched(false, false, T, hd, T, o.scale, o.dprobs, T, T*T, o.seqBuf(o.k.Dev, b), d, hd, 1, o.seqBuf(o.q.DevGrad, b), d, hd, H)
+		}
+		if !o.k.DevGrad.Nil() { // dK += scale·dSᵀ·Q
+			g.dev.GemmBatched(true, false, T, hd, T, o.scale, o.dprobs, T, T*T, o.seqBuf(o.q.Dev, b), d, hd, 1, o.seqBuf(o.k.DevGrad, b), d, hd, H)
+		}
+	}
+}
+
+type devBinary struct{ binaryOp }
+
+func (o *devBinary) Forward(g *Graph) {
+	if o.mul {
+		g.dev.Mul(o.y.Dev, o.a.Dev, o.b.Dev, o.y.Size())
+	} else {
+		g.dev.Add(o.y.Dev, o.a.Dev, o.b.Dev, o.y.Size())
+	}
+}
+
+func (o *devBinary) Backward(g *Graph) {
+	n, dy := o.y.Size(), o.y.DevGrad
+	for _, in := range [2]struct{ t, other *Tensor }{{o.a, o.b}, {o.b, o.a}} {
+		if in.t.DevGrad.Nil() {
+			continue
+		}
+		if o.mul {
+			g.dev.MulAccumulate(in.t.DevGrad, dy, in.other.Dev, n)
+		} else {
+			g.dev.Accumulate(in.t.DevGrad, dy, 1, n)
+		}
+	}
+}
+
+type devSwiGLU struct{ swigluOp }
+
+func (o *devSwiGLU) Forward(g *Graph) { g.dev.SwiGLU(o.y.Dev, o.gate.Dev, o.up.Dev, o.y.Size()) }
+
+func (o *devSwiGLU) Backward(g *Graph) {
+	g.dev.SwiGLUBackward(o.gate.DevGrad, o.up.DevGrad, o.y.DevGrad, o.gate.Dev, o.up.Dev, o.y.Size())
+}
+
+type devEmbedding struct {
+	embeddingOp
+	dids Buf
+}
+
+func (o *devEmbedding) Forward(g *Graph) {
+	vocab := o.table.Rows()
+	for _, id := range o.ids {
+		if id < 0 || int(id) >= vocab {
+			panic(fmt.Sprintf("engine: token id %d outside the embedding's vocabulary of %d", id, vocab))
+		}
+	}
+	g.dev.UploadInt32(o.dids, o.ids)
+	g.dev.Embedding(o.y.Dev, o.table.Dev, o.dids, len(o.ids), o.table.Cols())
+}
+
+func (o *devEmbedding) Backward(g *Graph) {
+	if !o.table.DevGrad.Nil() {
+		g.dev.EmbeddingBackward(o.table.DevGrad, o.y.DevGrad, o.dids, len(o.ids), o.table.Cols())
+	}
+}
+
+// devCrossEntropy computes the per-row losses on the device and sums them
+// on the host in row order, as the CPU op does.
+type devCrossEntropy struct {
+	*crossEntropyOp
+	dtargets, dlse, drows Buf
+}
+
+func (o *devCrossEntropy) Forward(g *Graph) {
+	vocab := o.logits.Cols()
+	o.valid = 0
+	for _, t := range o.targets {
+		if int(t) >= vocab {
+			panic(fmt.Sprintf("engine: target id %d outside the vocabulary of %d", t, vocab))
+		}
+		if t >= 0 {
+			o.valid++
+		}
+	}
+	rows := o.logits.Rows()
+	g.dev.UploadInt32(o.dtargets, o.targets)
+	g.dev.CrossEntropy(o.drows, o.dlse, o.logits.Dev, o.dtargets, rows, vocab)
+	g.dev.Download(o.rowLoss, o.drows)
+	var sum float64
+	for _, l := range o.rowLoss {
+		sum += float64(l)
+	}
+	o.loss = sum / float64(max(o.valid, 1))
+}
+
+func (o *devCrossEntropy) Backward(g *Graph) {
+	if !o.logits.DevGrad.Nil() {
+		g.dev.CrossEntropyBackward(o.logits.DevGrad, o.logits.Dev, o.dlse, o.dtargets,
+			o.logits.Rows(), o.logits.Cols(), o.scale/float32(max(o.valid, 1)))
+	}
+}
+
+type devWeightedSum struct {
+	*weightedSumOp
+	dw   Buf
+	host []float32
+}
+
+func (o *devWeightedSum) Forward(g *Graph) {
+	g.dev.Download(o.host, o.y.Dev)
+	o.loss = 0
+	for i, v := range o.host {
+		o.loss += float64(v) * float64(o.w[i])
+	}
+}
+
+func (o *devWeightedSum) Backward(g *Graph) {
+	g.dev.Upload(o.dw, o.w)
+	g.dev.Accumulate(o.y.DevGrad, o.dw, 1, len(o.w))
+}
+
+// ToDevice gives each tensor storage on dev (Dev, and DevGrad when it has a
+// host gradient buffer, zeroed) and uploads its data. Tensors already there
+// are uploaded again into the same storage.
+func ToDevice(dev Device, ts []*Tensor) {
+	for _, t := range ts {
+		if t.Dev.Nil() {
+			t.Dev = dev.Alloc(t.Size())
+		}
+		dev.Upload(t.Dev, t.Data)
+		switch {
+		case t.Grad != nil && t.DevGrad.Nil():
+			t.DevGrad = dev.Alloc(t.Size())
+		case t.Grad != nil:
+			dev.Zero(t.DevGrad)
+		case !t.DevGrad.Nil(): // frozen since: drop the device gradient
+			dev.Free(t.DevGrad)
+			t.DevGrad = Buf{}
+		}
+	}
+}
+
+// FromDevice downloads each tensor's device data into its host Data.
+func FromDevice(dev Device, ts []*Tensor) {
+	for _, t := range ts {
+		if !t.Dev.Nil() {
+			dev.Download(t.Data, t.Dev)
+		}
+	}
+}
+
+// FreeDevice releases the tensors' device storage.
+func FreeDevice(dev Device, ts []*Tensor) {
+	for _, t := range ts {
+		if !t.Dev.Nil() {
+			dev.Free(t.Dev)
+		}
+		if !t.DevGrad.Nil() {
+			dev.Free(t.DevGrad)
+		}
+		t.Dev, t.DevGrad = Buf{}, Buf{}
+	}
+}
