@@ -50,6 +50,8 @@ type Device interface {
 	Download(dst []float32, src Buf)
 	// Sync waits for all issued work and returns the first error.
 	Sync() error
+	// Close frees all the device's memory; nothing may use it afterwards.
+	Close() error
 
 	// Gemm is C = alpha·op(A)·op(B) + beta·C, engine (row-major) layout:
 	// op(A) m×k, op(B) k×n, leading dimensions in elements; beta 0 never

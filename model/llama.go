@@ -125,6 +125,16 @@ func (m *Model) Tensors() []Named {
 	return append(out, Named{m.Norm.Name, m.Norm}, Named{m.Head.Name, m.Head})
 }
 
+// Params lists the model's tensors in Tensors order, without names (for
+// engine.ToDevice and FromDevice).
+func (m *Model) Params() []*engine.Tensor {
+	var ts []*engine.Tensor
+	for _, n := range m.Tensors() {
+		ts = append(ts, n.T)
+	}
+	return ts
+}
+
 // Forward is a recorded forward pass: fill Inputs and Targets (batch·seq
 // token ids each), then run the graph.
 type Forward struct {

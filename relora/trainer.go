@@ -27,6 +27,7 @@ type Trainer struct {
 	// host copies of the weights and moments are then refreshed only when
 	// something reads them (checkpoints, the final model, resets).
 	Device engine.Device
+	closed bool
 	Out    io.Writer // progress lines
 	// Profiler, when set before the first Step, receives every kernel's
 	// time and FLOPs (forward, backward and optimizer).
@@ -142,7 +143,7 @@ func (t *Trainer) rebuild() {
 		if t.fwd != nil {
 			t.fwd.Graph.Release()
 		}
-		engine.ToDevice(t.Device, t.tensors())
+		engine.ToDevice(t.Device, t.Model.Params())
 		g = engine.NewDeviceGraph(t.Pool, t.Device)
 	} else {
 		g = engine.NewGraph(t.Pool)
@@ -156,13 +157,14 @@ func (t *Trainer) rebuild() {
 	}
 }
 
-// tensors lists the model's tensors.
-func (t *Trainer) tensors() []*engine.Tensor {
-	var ts []*engine.Tensor
-	for _, n := range t.Model.Tensors() {
-		ts = append(ts, n.T)
+// Close releases the trainer's device (its memory and context); the
+// trainer cannot step afterwards. It does nothing on the CPU.
+func (t *Trainer) Close() error {
+	if t.Device == nil || t.closed {
+		return nil
 	}
-	return ts
+	t.closed = true // a step after this fails: the device's error is sticky
+	return t.Device.Close()
 }
 
 // SyncHost brings the host copies of the weights and optimizer moments up
@@ -172,7 +174,7 @@ func (t *Trainer) SyncHost() error {
 	if t.Device == nil {
 		return nil
 	}
-	engine.FromDevice(t.Device, t.tensors())
+	engine.FromDevice(t.Device, t.Model.Params())
 	t.opt.MomentsFromDevice()
 	return t.Device.Sync()
 }
@@ -182,7 +184,7 @@ func (t *Trainer) syncDevice() error {
 	if t.Device == nil {
 		return nil
 	}
-	engine.ToDevice(t.Device, t.tensors())
+	engine.ToDevice(t.Device, t.Model.Params())
 	t.opt.MomentsToDevice()
 	for _, l := range t.Layers {
 		l.Invalidate()

@@ -31,6 +31,7 @@ func benchStep(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per step")
 	fs.IntVar(&o.MaxLength, "max_length", o.MaxLength, "sequence length")
 	fs.IntVar(&o.Threads, "threads", 2, "worker threads")
+	deviceFlag(fs, &o.Device)
 	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "0: full-rank; >0: ReLoRA-wrapped with this rank")
 	fs.Float64Var(&o.LoraDropout, "lora_dropout", o.LoraDropout, "dropout on the low-rank branch (0 lets the layer run through W0+s·B·A)")
 	steps := fs.Int("steps", 5, "timed steps (after one warm-up step)")
@@ -72,6 +73,7 @@ func benchStep(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	if _, err := t.Step(); err != nil { // warm-up: first-use buffers
 		return err
 	}

@@ -25,6 +25,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	maxBatches := fs.Int("max_batches", 0, "evaluate only the first N batches (0: all)")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: the checkpoint's)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	var devName string
+	deviceFlag(fs, &devName)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -56,9 +58,26 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if *maxBatches > 0 {
 		windows = min(windows, *maxBatches**batch)
 	}
+	dev, err := engine.OpenDevice(devName)
+	if err != nil {
+		return err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
 	start := time.Now()
-	f := m.Build(engine.NewGraph(sched.New(*threads)), *batch, seq)
+	g := engine.NewGraph(sched.New(*threads))
+	if dev != nil {
+		engine.ToDevice(dev, m.Params())
+		g = engine.NewDeviceGraph(g.Pool, dev)
+	}
+	f := m.Build(g, *batch, seq)
 	loss, n := relora.MeanLoss(f, data.Int32s(toks), seq, windows)
+	if dev != nil {
+		if err := dev.Sync(); err != nil {
+			return fmt.Errorf("eval on %s: %w", dev.Name(), err)
+		}
+	}
 	fmt.Fprintf(stdout, "eval %s on %s: %d tokens in %d sequences of %d: loss %.4f nats/token, perplexity %.3f (%.1f s)\n",
 		*ckpt, src, n, windows, seq, loss, math.Exp(loss), time.Since(start).Seconds())
 	return nil

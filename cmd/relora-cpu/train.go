@@ -37,6 +37,7 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.Float64Var(&o.Beta1, "adam_beta1", o.Beta1, "AdamW beta1")
 	fs.Float64Var(&o.Beta2, "adam_beta2", o.Beta2, "AdamW beta2")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "worker threads (0: all cores)")
+	deviceFlag(fs, &o.Device)
 
 	fs.BoolVar(&o.UsePeft, "use_peft", o.UsePeft, "train through low-rank factors (implied by --relora and --lora_only)")
 	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "rank of the low-rank factors")
@@ -97,6 +98,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer t.Close()
 	if *kprof == "" {
 		return t.Run()
 	}

@@ -1,0 +1,103 @@
+// RMSNorm over rows of width d: y = x·rstd·w with rstd = 1/sqrt(mean(x²)+eps),
+// and its backward (dx and dw accumulate).
+
+// rms_block_sum returns the sum of v over the block to every thread.
+// blockDim.x is a multiple of 32; sh holds blockDim.x/32 floats that no
+// other reduction of this kernel uses. Every thread adds the warp sums in
+// the same order, so all get the same value.
+__device__ float rms_block_sum(float v, float* sh)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffff, v, o);
+    }
+    if ((threadIdx.x & 31) == 0) {
+        sh[threadIdx.x >> 5] = v;
+    }
+    __syncthreads();
+    float t = 0.0f;
+    int nw = blockDim.x >> 5;
+    for (int i = 0; i < nw; i++) {
+        t += sh[i];
+    }
+    return t;
+}
+
+// rmsnorm_fwd: one block per row (grid.x = rows), dynamic shared memory
+// blockDim.x/32 floats. y may alias x.
+extern "C" __global__ void rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w, int rows, int d, float eps)
+{
+    EXTERN_SHARED(float, sh);
+    int r = blockIdx.x;
+    if (r >= rows) {
+        return; // the whole block
+    }
+    const float* xr = x + (long long)r * d;
+    float* yr = y + (long long)r * d;
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        float v = xr[j];
+        s += v * v;
+    }
+    s = rms_block_sum(s, sh);
+    float rs = 1.0f / sqrtf(s / (float)d + eps);
+    if (threadIdx.x == 0) {
+        rstd[r] = rs;
+    }
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        yr[j] = xr[j] * rs * w[j];
+    }
+}
+
+// rmsnorm_bwd_dx: dx += rstd·(dy⊙w − x·c), c = mean(dy⊙w⊙x)·rstd², one
+// block per row, dynamic shared memory blockDim.x/32 floats.
+extern "C" __global__ void rmsnorm_bwd_dx(float* dx, const float* dy, const float* x, const float* w, const float* rstd, int rows, int d)
+{
+    EXTERN_SHARED(float, sh);
+    int r = blockIdx.x;
+    if (r >= rows) {
+        return;
+    }
+    long long off = (long long)r * d;
+    const float* xr = x + off;
+    const float* dyr = dy + off;
+    float* dxr = dx + off;
+    float dot = 0.0f;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        dot += dyr[j] * w[j] * xr[j];
+    }
+    dot = rms_block_sum(dot, sh);
+    float rs = rstd[r];
+    float c = dot / (float)d * rs * rs;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) {
+        dxr[j] += rs * (dyr[j] * w[j] - xr[j] * c);
+    }
+}
+
+// rmsnorm_bwd_dw: the weight gradient over chunks of chunkRows rows: thread
+// j of block (bx, c) sums dy·x·rstd down column bx·blockDim.x + j over rows
+// [c·chunkRows, (c+1)·chunkRows) in order and stores the sum to out[c·d + j]
+// (add: adds it there instead, for a single chunk straight into dw).
+// grid = (ceil(d/blockDim.x), chunks); no shared memory.
+extern "C" __global__ void rmsnorm_bwd_dw(float* out, const float* dy, const float* x, const float* rstd, int rows, int d, int chunkRows, int add)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= d) {
+        return;
+    }
+    int lo = blockIdx.y * chunkRows;
+    int hi = lo + chunkRows;
+    if (hi > rows) {
+        hi = rows;
+    }
+    float acc = 0.0f;
+    for (int r = lo; r < hi; r++) {
+        long long off = (long long)r * d + j;
+        acc += dy[off] * x[off] * rstd[r];
+    }
+    float* o = out + (long long)blockIdx.y * d + j;
+    if (add) {
+        *o += acc;
+    } else {
+        *o = acc;
+    }
+}
