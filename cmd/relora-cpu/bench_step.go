@@ -74,11 +74,23 @@ func benchStep(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer t.Close()
-	if _, err := t.Step(); err != nil { // warm-up: first-use buffers
+	// The warm-up step (first-use buffers) counts the FLOPs of a step; the
+	// timed steps run without a profiler unless one is asked for (on a
+	// device the profiler waits for every op).
+	count := prof.New()
+	t.Profiler = count
+	if _, err := t.Step(); err != nil {
 		return err
 	}
+	var flops int64
+	for _, r := range count.ByKernel() {
+		flops += r.Flops
+	}
 	kp := prof.New()
-	t.Profiler = kp
+	t.Profiler = nil
+	if *kprof != "" {
+		t.Profiler = kp
+	}
 	times := make([]time.Duration, *steps)
 	for i := range times {
 		start := time.Now()
@@ -89,11 +101,7 @@ func benchStep(args []string, stdout io.Writer) error {
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	med := times[len(times)/2]
-	var flops int64
-	for _, r := range kp.ByKernel() {
-		flops += r.Flops
-	}
-	flopsPerStep := float64(flops) / float64(*steps)
+	flopsPerStep := float64(flops)
 	res := map[string]any{
 		"model": fmt.Sprintf("d%d_l%d_ffn%d_v%d", cfg.Hidden, cfg.Layers, cfg.Intermediate, cfg.Vocab),
 		"mode":  map[bool]string{false: "full-rank", true: "relora r" + strconv.Itoa(o.LoraR)}[o.UsePeft],
@@ -103,15 +111,29 @@ func benchStep(args []string, stdout io.Writer) error {
 		"gflop_step":   flopsPerStep / 1e9,
 		"gflops":       flopsPerStep / med.Seconds() / 1e9,
 		"peak_rss_mb":  peakRSSMB(),
+		"device":       "cpu",
+	}
+	if t.Device != nil {
+		res["device"] = t.Device.Name()
+		if m, ok := t.Device.(interface{ MemStats() (inUse, peak, held int64) }); ok {
+			_, peak, _ := m.MemStats()
+			res["peak_device_mb"] = float64(peak) / (1 << 20)
+		}
 	}
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(b))
 	} else {
-		fmt.Fprintf(stdout, "%s %s, batch %d × %d, %d threads: median step %.3f s, %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB\n",
-			res["model"], res["mode"], o.BatchSize, o.MaxLength, t.Pool.Threads(), med.Seconds(), res["tokens_per_s"],
+		where := fmt.Sprintf("%d threads", t.Pool.Threads())
+		if t.Device != nil {
+			where = fmt.Sprintf("%s, peak device memory %.0f MB", t.Device.Name(), res["peak_device_mb"])
+		}
+		fmt.Fprintf(stdout, "%s %s, batch %d × %d, %s: median step %.3f s, %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB\n",
+			res["model"], res["mode"], o.BatchSize, o.MaxLength, where, med.Seconds(), res["tokens_per_s"],
 			res["gflop_step"], res["gflops"], res["peak_rss_mb"])
-		kp.WriteTable(stdout, 15)
+		if *kprof != "" {
+			kp.WriteTable(stdout, 15)
+		}
 	}
 	if *kprof != "" {
 		return writeKernelProfile(kp, *kprof)
