@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	_ "github.com/relora-go/relora-go/engine/cuda" // the "emu" device
+	"github.com/relora-go/relora-go/engine"
+	_ "github.com/relora-go/relora-go/engine/cuda" // the "emu" and "cuda" devices
 )
 
-// The whole method on the emulated GPU against the CPU engine: a tiny
+// The whole method on the emulated GPU (and on a real one where there is
+// one) against the CPU engine: a tiny
 // LLaMA trained full-rank, and with ReLoRA through a warm start, two merges
 // and two optimizer resets (magnitude pruning, dropout on), must give the
 // same losses and weights up to fp32 rounding. The two devices sum in
@@ -132,7 +134,25 @@ func copyState(t *testing.T, dst, src *Trainer) {
 	}
 }
 
-func TestEmulatedDeviceTrainsAsTheCPU(t *testing.T) {
+// devicesUnderTest are the emulation and, where one is present, the GPU.
+func devicesUnderTest(t *testing.T) []string {
+	devs := []string{"emu"}
+	if d, err := engine.OpenDevice("cuda"); err == nil {
+		d.Close()
+		devs = append(devs, "cuda")
+	} else {
+		t.Logf("no GPU: %v", err)
+	}
+	return devs
+}
+
+func TestDeviceTrainsAsTheCPU(t *testing.T) {
+	for _, dev := range devicesUnderTest(t) {
+		t.Run(dev, func(t *testing.T) { trainsAsTheCPU(t, dev) })
+	}
+}
+
+func trainsAsTheCPU(t *testing.T, dev string) {
 	for _, tc := range []struct {
 		name string
 		mod  func(*Options)
@@ -149,44 +169,44 @@ func TestEmulatedDeviceTrainsAsTheCPU(t *testing.T) {
 			name := tc.name + map[bool]string{false: " free-running", true: " lock-step"}[lockstep]
 			t.Run(name, func(t *testing.T) {
 				cpu := deviceTrainer(t, tinyOptions(t, "cpu", tc.mod))
-				emu := deviceTrainer(t, tinyOptions(t, "emu", tc.mod))
+				gpu := deviceTrainer(t, tinyOptions(t, dev, tc.mod))
 				for cpu.Update < cpu.Opts.Steps {
 					var before map[string][]float32
 					if lockstep {
-						copyState(t, emu, cpu)
+						copyState(t, gpu, cpu)
 						before = snapshot(cpu)
 					}
 					rc, err := cpu.Step()
 					if err != nil {
 						t.Fatal(err)
 					}
-					re, err := emu.Step()
+					re, err := gpu.Step()
 					if err != nil {
 						t.Fatal(err)
 					}
-					for _, tr := range []*Trainer{cpu, emu} {
+					for _, tr := range []*Trainer{cpu, gpu} {
 						if err := tr.afterUpdate(); err != nil {
 							t.Fatal(err)
 						}
 					}
 					if d := math.Abs(rc.Loss - re.Loss); d > deviceTol*rc.Loss {
-						t.Fatalf("update %d: loss %.7f on the CPU, %.7f emulated", cpu.Update, rc.Loss, re.Loss)
+						t.Fatalf("update %d: loss %.7f on the CPU, %.7f on %s", cpu.Update, rc.Loss, re.Loss, dev)
 					}
 					if d := math.Abs(rc.GradNorm - re.GradNorm); d > 1e-3*rc.GradNorm {
-						t.Fatalf("update %d: gradient norm %.7f on the CPU, %.7f emulated", cpu.Update, rc.GradNorm, re.GradNorm)
+						t.Fatalf("update %d: gradient norm %.7f on the CPU, %.7f on %s", cpu.Update, rc.GradNorm, re.GradNorm, dev)
 					}
 					if lockstep {
-						closeWeights(t, cpu, emu, stepTol, before)
+						closeWeights(t, cpu, gpu, stepTol, before)
 					}
 				}
-				if tc.name == "relora" && (emu.Merges != 2 || emu.Resets != 2) {
-					t.Fatalf("emulated run: %d merges and %d resets, want 2 and 2", emu.Merges, emu.Resets)
+				if tc.name == "relora" && (gpu.Merges != 2 || gpu.Resets != 2) {
+					t.Fatalf("%s run: %d merges and %d resets, want 2 and 2", dev, gpu.Merges, gpu.Resets)
 				}
 				if !lockstep && tc.name == "full-rank" {
-					closeWeights(t, cpu, emu, deviceTol, nil)
+					closeWeights(t, cpu, gpu, deviceTol, nil)
 				}
-				if vc, ve := cpu.Evaluate(), emu.Evaluate(); math.Abs(vc-ve) > deviceTol*vc {
-					t.Fatalf("val loss %.7f on the CPU, %.7f emulated", vc, ve)
+				if vc, ve := cpu.Evaluate(), gpu.Evaluate(); math.Abs(vc-ve) > deviceTol*vc {
+					t.Fatalf("val loss %.7f on the CPU, %.7f on %s", vc, ve, dev)
 				}
 			})
 		}
@@ -197,12 +217,13 @@ func TestEmulatedDeviceTrainsAsTheCPU(t *testing.T) {
 // emulated GPU resumes on the CPU and the reverse, continuing as an
 // uninterrupted run would.
 func TestCheckpointMovesBetweenDevices(t *testing.T) {
+	devs := devicesUnderTest(t)
 	mod := func(o *Options) {
 		o.Relora, o.CycleLength, o.Scheduler, o.RestartWarmup = 4, 4, ScheduleCosineRestarts, 1
 		o.WarmStartSteps, o.LoraR, o.LoraDropout, o.Steps = 2, 4, 0, 10
 		o.ResetOptimizer, o.RandomPruning = false, 0.5
 	}
-	for _, pair := range [][2]string{{"emu", "cpu"}, {"cpu", "emu"}} {
+	for _, pair := range [][2]string{{devs[len(devs)-1], "cpu"}, {"cpu", devs[len(devs)-1]}} {
 		t.Run(fmt.Sprintf("%s to %s", pair[0], pair[1]), func(t *testing.T) {
 			ref := deviceTrainer(t, tinyOptions(t, pair[0], mod))
 			runTo(t, ref, 5)
