@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -101,6 +102,12 @@ type Device interface {
 	DropoutBackward(dx, dy Buf, p float32, seed uint64)
 }
 
+// DeviceMemory is implemented by devices that count their memory: bytes
+// in use, the most in use so far, and held from the system.
+type DeviceMemory interface {
+	MemStats() (inUse, peak, held int64)
+}
+
 // DropoutKeep is the dropout mask a Device draws: element i of a mask
 // seeded with seed is kept when a 24-bit hash of (seed, i), scaled to
 // [0, 1), is at least p. The hash is splitmix64 of seed + i·golden.
@@ -112,14 +119,21 @@ func DropoutKeep(seed uint64, i int, p float32) bool {
 	return float32(z>>40)*(1.0/(1<<24)) >= p
 }
 
+// DTypes are the arithmetics a device may run its GEMMs in (--dtype):
+// float32 throughout; tf32 tensor cores; bfloat16 tensor cores on operands
+// rounded to bf16, accumulating in fp32. Weights, activations, gradients
+// and optimizer state stay float32 in every case; the CPU has float32 only.
+var DTypes = []string{"float32", "tf32", "bfloat16"}
+
 // Devices are opened by name; engine/cuda registers "cuda" and "emu".
 var (
 	devMu   sync.Mutex
-	devices = map[string]func() (Device, error){}
+	devices = map[string]func(dtype string) (Device, error){}
 )
 
-// RegisterDevice makes a device kind available to OpenDevice.
-func RegisterDevice(name string, open func() (Device, error)) {
+// RegisterDevice makes a device kind available to OpenDevice; open gets
+// the dtype (one of DTypes, checked).
+func RegisterDevice(name string, open func(dtype string) (Device, error)) {
 	devMu.Lock()
 	defer devMu.Unlock()
 	devices[name] = open
@@ -137,9 +151,19 @@ func DeviceNames() []string {
 	return append([]string{"cpu"}, names...)
 }
 
-// OpenDevice opens a device by name; "cpu" (or "") is no device (nil).
-func OpenDevice(name string) (Device, error) {
+// OpenDevice opens a device by name with its GEMMs in dtype (""
+// is float32); "cpu" (or "") is no device (nil).
+func OpenDevice(name, dtype string) (Device, error) {
+	if dtype == "" {
+		dtype = "float32"
+	}
+	if !slices.Contains(DTypes, dtype) {
+		return nil, fmt.Errorf("--dtype %q: use one of %v", dtype, DTypes)
+	}
 	if name == "" || name == "cpu" {
+		if dtype != "float32" {
+			return nil, fmt.Errorf("--dtype %s needs a GPU (--device cuda); the CPU engine computes in float32", dtype)
+		}
 		return nil, nil
 	}
 	devMu.Lock()
@@ -151,5 +175,5 @@ func OpenDevice(name string) (Device, error) {
 		}
 		return nil, fmt.Errorf("--device %q: unknown device; this binary has %v", name, DeviceNames())
 	}
-	return open()
+	return open(dtype)
 }

@@ -137,7 +137,7 @@ func copyState(t *testing.T, dst, src *Trainer) {
 // devicesUnderTest are the emulation and, where one is present, the GPU.
 func devicesUnderTest(t *testing.T) []string {
 	devs := []string{"emu"}
-	if d, err := engine.OpenDevice("cuda"); err == nil {
+	if d, err := engine.OpenDevice("cuda", ""); err == nil {
 		d.Close()
 		devs = append(devs, "cuda")
 	} else {
@@ -244,5 +244,43 @@ func TestCheckpointMovesBetweenDevices(t *testing.T) {
 			runTo(t, moved, 10)
 			closeWeights(t, ref, moved, deviceTol, nil)
 		})
+	}
+}
+
+// --dtype bfloat16 (GEMMs on bf16-rounded operands, fp32 everything else)
+// trains as float32 does to within bf16's precision, and does round: its
+// losses are close to the CPU's but not equal.
+func TestBF16TrainsCloseToFloat32(t *testing.T) {
+	mod := func(o *Options) {
+		o.Relora, o.CycleLength, o.Scheduler, o.RestartWarmup = 4, 4, ScheduleCosineRestarts, 1
+		o.WarmStartSteps, o.LoraR, o.Steps = 2, 4, 10
+	}
+	cpu := deviceTrainer(t, tinyOptions(t, "cpu", mod))
+	o := tinyOptions(t, "emu", mod)
+	o.DType = "bfloat16"
+	bf := deviceTrainer(t, o)
+	differ := false
+	for cpu.Update < cpu.Opts.Steps {
+		rc, err := cpu.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := bf.Step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range []*Trainer{cpu, bf} {
+			if err := tr.afterUpdate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := math.Abs(rc.Loss - rb.Loss)
+		if d > 1e-2*rc.Loss {
+			t.Fatalf("update %d: loss %.6f in float32, %.6f with bf16 GEMMs", cpu.Update, rc.Loss, rb.Loss)
+		}
+		differ = differ || d > 1e-6*rc.Loss
+	}
+	if !differ {
+		t.Fatal("bf16 GEMMs gave the float32 losses exactly: the operands were not rounded")
 	}
 }

@@ -52,6 +52,7 @@ type Options struct {
 	// Run control: free to change when a run resumes (tagged run:"true").
 	Threads         int    `flag:"threads" run:"true"`          // --threads (0: all cores); results are bitwise reproducible at a fixed count
 	Device          string `flag:"device" run:"true"`           // --device: cpu (default), or cuda / emu in a `-tags cuda` build
+	DType           string `flag:"dtype" run:"true"`            // --dtype: float32 (default), tf32 or bfloat16 GEMMs on a device
 	SaveEvery       int    `flag:"save_every" run:"true"`       // --save_every: updates between checkpoints (0: none)
 	KeepCheckpoints int    `flag:"keep_checkpoints" run:"true"` // --keep_checkpoints: newest checkpoints kept (0: all)
 	ResumeFrom      string `flag:"resume_from" run:"true"`      // --resume_from: a checkpoint directory to continue

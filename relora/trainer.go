@@ -89,7 +89,7 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
 	}
 	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON}
-	if t.Device, err = engine.OpenDevice(opts.Device); err != nil {
+	if t.Device, err = engine.OpenDevice(opts.Device, opts.DType); err != nil {
 		return nil, err
 	}
 	t.Pool = sched.New(opts.Threads)

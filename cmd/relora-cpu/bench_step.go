@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/prof"
 	"github.com/relora-go/relora-go/model"
 	"github.com/relora-go/relora-go/relora"
@@ -31,7 +32,7 @@ func benchStep(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per step")
 	fs.IntVar(&o.MaxLength, "max_length", o.MaxLength, "sequence length")
 	fs.IntVar(&o.Threads, "threads", 2, "worker threads")
-	deviceFlag(fs, &o.Device)
+	deviceFlag(fs, &o.Device, &o.DType)
 	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "0: full-rank; >0: ReLoRA-wrapped with this rank")
 	fs.Float64Var(&o.LoraDropout, "lora_dropout", o.LoraDropout, "dropout on the low-rank branch (0 lets the layer run through W0+s·B·A)")
 	steps := fs.Int("steps", 5, "timed steps (after one warm-up step)")
@@ -112,10 +113,14 @@ func benchStep(args []string, stdout io.Writer) error {
 		"gflops":       flopsPerStep / med.Seconds() / 1e9,
 		"peak_rss_mb":  peakRSSMB(),
 		"device":       "cpu",
+		"dtype":        "float32",
+	}
+	if o.DType != "" {
+		res["dtype"] = o.DType
 	}
 	if t.Device != nil {
 		res["device"] = t.Device.Name()
-		if m, ok := t.Device.(interface{ MemStats() (inUse, peak, held int64) }); ok {
+		if m, ok := t.Device.(engine.DeviceMemory); ok {
 			_, peak, _ := m.MemStats()
 			res["peak_device_mb"] = float64(peak) / (1 << 20)
 		}
@@ -126,7 +131,7 @@ func benchStep(args []string, stdout io.Writer) error {
 	} else {
 		where := fmt.Sprintf("%d threads", t.Pool.Threads())
 		if t.Device != nil {
-			where = fmt.Sprintf("%s, peak device memory %.0f MB", t.Device.Name(), res["peak_device_mb"])
+			where = fmt.Sprintf("%s, %s, peak device memory %.0f MB", t.Device.Name(), res["dtype"], res["peak_device_mb"])
 		}
 		fmt.Fprintf(stdout, "%s %s, batch %d × %d, %s: median step %.3f s, %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB\n",
 			res["model"], res["mode"], o.BatchSize, o.MaxLength, where, med.Seconds(), res["tokens_per_s"],

@@ -7,8 +7,11 @@ import (
 	"github.com/relora-go/relora-go/engine"
 )
 
-// deviceFlag registers --device: where the graph and the optimizer run.
-func deviceFlag(fs *flag.FlagSet, dev *string) {
+// deviceFlag registers --device (where the graph and the optimizer run)
+// and --dtype (the GEMMs' arithmetic there).
+func deviceFlag(fs *flag.FlagSet, dev, dtype *string) {
 	fs.StringVar(dev, "device", *dev, "`name` of the device to train on: "+strings.Join(engine.DeviceNames(), ", ")+
 		" (cuda: an NVIDIA GPU; emu: the GPU path emulated on the CPU, for checks; both need a binary built with -tags cuda)")
+	fs.StringVar(dtype, "dtype", *dtype, "arithmetic of the GEMMs on a device: "+strings.Join(engine.DTypes, ", ")+
+		" (tf32, bfloat16: tensor cores, fp32 accumulation; weights, activations and optimizer state stay float32)")
 }

@@ -25,8 +25,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	maxBatches := fs.Int("max_batches", 0, "evaluate only the first N batches (0: all)")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: the checkpoint's)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
-	var devName string
-	deviceFlag(fs, &devName)
+	var devName, dtype string
+	deviceFlag(fs, &devName, &dtype)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if *maxBatches > 0 {
 		windows = min(windows, *maxBatches**batch)
 	}
-	dev, err := engine.OpenDevice(devName)
+	dev, err := engine.OpenDevice(devName, dtype)
 	if err != nil {
 		return err
 	}

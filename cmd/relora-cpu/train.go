@@ -37,7 +37,7 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.Float64Var(&o.Beta1, "adam_beta1", o.Beta1, "AdamW beta1")
 	fs.Float64Var(&o.Beta2, "adam_beta2", o.Beta2, "AdamW beta2")
 	fs.IntVar(&o.Threads, "threads", o.Threads, "worker threads (0: all cores)")
-	deviceFlag(fs, &o.Device)
+	deviceFlag(fs, &o.Device, &o.DType)
 
 	fs.BoolVar(&o.UsePeft, "use_peft", o.UsePeft, "train through low-rank factors (implied by --relora and --lora_only)")
 	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "rank of the low-rank factors")

@@ -29,6 +29,14 @@ type Device struct {
 	// Math is the arithmetic of every GEMM (MathFP32 by default). With
 	// MathBF16, A and B hold bfloat16 elements (see ToBF16).
 	Math Math
+	// BF16 runs fp32 GEMMs on bf16 tensor cores: A and B (fp32 in memory)
+	// are rounded to bfloat16 into scratch before each product, which then
+	// accumulates in fp32 into an fp32 C — what autocast does to a matmul.
+	// Every other op stays fp32, as do weights and optimizer state.
+	BF16 bool
+	bfA  Buf // scratch for the rounded operands
+	bfB  Buf
+
 	// Exact makes every Alloc a driver allocation of exactly its size,
 	// freed by Free (no size classes, slabs or caching): on the emulation
 	// that lets the address sanitizer and the emulator's bounds checks see
@@ -453,6 +461,12 @@ func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a 
 		}
 		return
 	}
+	math := d.Math
+	if d.BF16 && d.Math == MathFP32 {
+		a, d.bfA = d.roundBF16(d.bfA, a, operandSpan(ar, ac, lda, strideA, batch))
+		b, d.bfB = d.roundBF16(d.bfB, b, operandSpan(br, bc, ldb, strideB, batch))
+		math = MathBF16
+	}
 	g := &d.gemm
 	*g = Gemm{
 		TransA: transB, TransB: transA,
@@ -463,11 +477,32 @@ func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a 
 		C: Ptr(c.Ptr), LDC: ldc,
 		Batch:   batch,
 		StrideA: int64(strideB), StrideB: int64(strideA), StrideC: int64(strideC),
-		Math: d.Math,
+		Math: math,
 	}
 	if err := d.drv.Gemm(g); err != nil {
 		d.fail(fmt.Errorf("cuda: Gemm %v %v %d×%d×%d batch %d: %w", transA, transB, m, n, k, batch, err))
 	}
+}
+
+// operandSpan is the elements a row-major operand of rows×cols with
+// leading dimension ld, batch copies stride apart, reaches.
+func operandSpan(rows, cols, ld, stride, batch int) int {
+	if rows == 0 || cols == 0 {
+		return 0
+	}
+	return (batch-1)*stride + (rows-1)*ld + cols
+}
+
+// roundBF16 rounds the first n floats of x to bfloat16 into scratch (grown
+// when short; two bf16 per 4-byte element, same layout) and returns the
+// rounded operand and the scratch.
+func (d *Device) roundBF16(scratch, x Buf, n int) (Buf, Buf) {
+	if need := ceilDiv(n, 2); scratch.N < need {
+		d.Free(scratch)
+		scratch = d.Alloc(max(need, 1<<14))
+	}
+	d.ToBF16(scratch, x, n)
+	return scratch, scratch
 }
 
 // gemmOperand checks that a row-major operand of rows×cols elements with

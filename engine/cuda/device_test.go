@@ -496,6 +496,17 @@ func TestGemmMath(t *testing.T) {
 			dev.Gemm(tr[0], tr[1], m, n, k, 1, HA, lda, HB, ldb, 0, C, n)
 			dev.Math = MathFP32
 			near(t, fmt.Sprintf("BF16 Gemm %v", tr), down(t, dev, C), want, tolFP32)
+
+			// Device.BF16: the same product from fp32 operands, rounded by the
+			// device itself, batched, with leading dimensions wider than the rows
+			dev.BF16 = true
+			dev.Gemm(tr[0], tr[1], m, n, k, 1, A, lda, B, ldb, 0, C, n)
+			near(t, fmt.Sprintf("BF16 Gemm from fp32 %v", tr), down(t, dev, C), want, tolFP32)
+			C2 := alloc(t, dev, 2*m*n)
+			dev.GemmBatched(tr[0], tr[1], m, n, k, 1, A, lda, 0, B, ldb, 0, 0, C2, n, m*n, 2)
+			got := down(t, dev, C2)
+			near(t, fmt.Sprintf("BF16 GemmBatched from fp32 %v", tr), got[m*n:], want, tolFP32)
+			dev.BF16 = false
 		}
 	})
 }

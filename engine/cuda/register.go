@@ -15,34 +15,32 @@ import (
 //	      loaded at run time (RELORA_CUDA_LIB_DIR names their directory)
 //	emu   the same kernels and device layer on the CPU emulation, for checks
 //	      (RELORA_EMU_SEED shuffles the block order with that seed)
-//
-// RELORA_GPU_MATH=tf32 runs the GEMMs on TF32 tensor cores.
 func init() {
-	engine.RegisterDevice("cuda", func() (engine.Device, error) {
+	engine.RegisterDevice("cuda", func(dtype string) (engine.Device, error) {
 		drv, err := newGPU()
 		if err != nil {
 			return nil, err
 		}
-		return open(drv)
+		return open(drv, dtype, false)
 	})
-	engine.RegisterDevice("emu", func() (engine.Device, error) {
+	engine.RegisterDevice("emu", func(dtype string) (engine.Device, error) {
 		seed, _ := strconv.ParseUint(os.Getenv("RELORA_EMU_SEED"), 0, 64)
-		d, err := open(newEmu(EmuOptions{Seed: seed}))
-		if err == nil {
-			d.(*Device).Exact = true
-		}
-		return d, err
+		return open(newEmu(EmuOptions{Seed: seed}), dtype, true)
 	})
 }
 
-func open(drv Driver) (engine.Device, error) {
+func open(drv Driver, dtype string, exact bool) (engine.Device, error) {
 	d, err := NewDevice(drv)
 	if err != nil {
 		drv.Close()
 		return nil, err
 	}
-	if os.Getenv("RELORA_GPU_MATH") == "tf32" {
+	d.Exact = exact
+	switch dtype {
+	case "tf32":
 		d.Math = MathTF32
+	case "bfloat16":
+		d.BF16 = true
 	}
 	return d, nil
 }
