@@ -61,9 +61,12 @@ type Device interface {
 	GemmBatched(transA, transB bool, m, n, k int, alpha float32, a Buf, lda, strideA int,
 		b Buf, ldb, strideB int, beta float32, c Buf, ldc, strideC int, batch int)
 
-	// Embedding: y[r] = table[ids[r]] for rows ids; backward dtable[ids[r]] += dy[r].
+	// Embedding: y[r] = table[ids[r]] for rows ids. Backward
+	// dtable[ids[r]] += dy[r], adding each id's rows in increasing order,
+	// with the rows grouped by id (GroupRows): order lists the rows id by
+	// id, group s is order[starts[s]:starts[s+1]], groups groups in all.
 	Embedding(y, table, ids Buf, rows, d int)
-	EmbeddingBackward(dtable, dy, ids Buf, rows, d int)
+	EmbeddingBackward(dtable, dy, ids, order, starts Buf, groups, d int)
 	// RMSNorm: y = x·rstd·w per row of width d, rstd[r] saved; backward
 	// dx += …, dw += Σ_r dy·x·rstd (either may be zero).
 	RMSNorm(y, rstd, x, w Buf, rows, d int, eps float32)
@@ -100,6 +103,35 @@ type Device interface {
 	// (DropoutKeep); DropoutBackward dx += dy·keep/(1−p).
 	Dropout(y, x Buf, p float32, seed uint64)
 	DropoutBackward(dx, dy Buf, p float32, seed uint64)
+}
+
+// GroupRows groups the rows of ids (values in [0, len(next))) by id, as
+// Device.EmbeddingBackward takes them: order gets the rows sorted by id,
+// stable (len(ids)); starts the first position of each group in order and
+// the end (at least len(ids)+1); next is scratch of the vocabulary's size.
+// It returns the number of groups and allocates nothing.
+func GroupRows(ids, order, starts, next []int32) (groups int) {
+	clear(next)
+	for _, id := range ids {
+		next[id]++
+	}
+	pos := int32(0)
+	for v, c := range next {
+		next[v] = pos
+		pos += c
+	}
+	for r, id := range ids {
+		order[next[id]] = int32(r)
+		next[id]++
+	}
+	for k := range ids {
+		if k == 0 || ids[order[k]] != ids[order[k-1]] {
+			starts[groups] = int32(k)
+			groups++
+		}
+	}
+	starts[groups] = int32(len(ids))
+	return groups
 }
 
 // DeviceMemory is implemented by devices that count their memory: bytes

@@ -162,6 +162,9 @@ func (o *devSwiGLU) Backward(g *Graph) {
 type devEmbedding struct {
 	embeddingOp
 	dids Buf
+	// the rows grouped by id for the backward pass (GroupRows)
+	order, starts, next []int32
+	dorder, dstarts     Buf
 }
 
 func (o *devEmbedding) Forward(g *Graph) {
@@ -176,9 +179,13 @@ func (o *devEmbedding) Forward(g *Graph) {
 }
 
 func (o *devEmbedding) Backward(g *Graph) {
-	if !o.table.DevGrad.Nil() {
-		g.dev.EmbeddingBackward(o.table.DevGrad, o.y.DevGrad, o.dids, len(o.ids), o.table.Cols())
+	if o.table.DevGrad.Nil() {
+		return
 	}
+	groups := GroupRows(o.ids, o.order, o.starts, o.next)
+	g.dev.UploadInt32(o.dorder, o.order)
+	g.dev.UploadInt32(o.dstarts.Slice(0, groups+1), o.starts[:groups+1])
+	g.dev.EmbeddingBackward(o.table.DevGrad, o.y.DevGrad, o.dids, o.dorder, o.dstarts, groups, o.table.Cols())
 }
 
 // devCrossEntropy computes the per-row losses on the device and sums them

@@ -14,7 +14,10 @@ type embeddingOp struct {
 func (g *Graph) Embedding(table *Tensor, ids []int32) *Tensor {
 	y := g.NewActivation("embedding", needGrad(table), len(ids), table.Cols())
 	if g.dev != nil {
-		g.Record(&devEmbedding{embeddingOp{table: table, y: y, ids: ids}, g.DevScratch(len(ids))}, y)
+		n := len(ids)
+		g.Record(&devEmbedding{embeddingOp: embeddingOp{table: table, y: y, ids: ids}, dids: g.DevScratch(n),
+			order: make([]int32, n), starts: make([]int32, n+1), next: make([]int32, table.Rows()),
+			dorder: g.DevScratch(n), dstarts: g.DevScratch(n + 1)}, y)
 		return y
 	}
 	g.Record(&embeddingOp{table: table, y: y, ids: ids}, y)

@@ -535,17 +535,23 @@ func (d *Device) Embedding(y, table, ids Buf, rows, cols int) {
 	d.elementwise(kEmbeddingFwd, rows*cols, append(d.args[:0], pa(y), pa(table), pa(ids), ia(rows), ia(cols), ia(vocab)))
 }
 
-// EmbeddingBackward: dtable[ids[r]] += dy[r], one thread per column over
-// the rows in order (deterministic). Ids outside the table are skipped.
-func (d *Device) EmbeddingBackward(dtable, dy, ids Buf, rows, cols int) {
-	if d.err != nil || rows == 0 || cols == 0 || dtable.Nil() {
+// EmbeddingBackward: dtable[ids[r]] += dy[r] with the rows grouped by id
+// (engine.GroupRows): one block per (group, column chunk), each thread
+// adding its column of the group's rows in order — deterministic, the
+// CPU's order, and parallel over the distinct ids. Ids outside the table
+// are skipped.
+func (d *Device) EmbeddingBackward(dtable, dy, ids, order, starts Buf, groups, cols int) {
+	if d.err != nil || groups == 0 || cols == 0 || dtable.Nil() {
 		return
 	}
-	checkN("EmbeddingBackward", rows*cols, dtable.N)
+	rows := order.N
+	checkN("EmbeddingBackward", rows*cols, dtable.N, groups)
 	need("EmbeddingBackward dy", dy, rows*cols)
 	need("EmbeddingBackward ids", ids, rows)
+	need("EmbeddingBackward starts", starts, groups+1)
 	bs := rowBlock(cols)
-	d.launch(kEmbeddingBwd, ceilDiv(cols, bs), bs, 0, append(d.args[:0], pa(dtable), pa(dy), pa(ids), ia(rows), ia(cols), ia(dtable.N/cols)))
+	d.launch2(kEmbeddingBwd, Dim3{groups, ceilDiv(cols, bs), 1}, bs, 0,
+		append(d.args[:0], pa(dtable), pa(dy), pa(ids), pa(order), pa(starts), ia(cols), ia(dtable.N/cols)))
 }
 
 // RMSNorm: y = x·rstd·w per row of width d, rstd[r] saved.

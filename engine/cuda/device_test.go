@@ -629,7 +629,9 @@ func TestEmbedding(t *testing.T) {
 			Y := alloc(t, dev, rows*d)
 			dev.Embedding(Y, Tb, I, rows, d)
 			dT := up(t, dev, pre)
-			dev.EmbeddingBackward(dT, up(t, dev, wts), I, rows, d)
+			order, starts := make([]int32, rows), make([]int32, rows+1)
+			groups := engine.GroupRows(ids, order, starts, make([]int32, vocab))
+			dev.EmbeddingBackward(dT, up(t, dev, wts), I, upInt(t, dev, order), upInt(t, dev, starts[:groups+1]), groups, d)
 			name := fmt.Sprintf("embedding %dx%d vocab %d", rows, d, vocab)
 			near(t, name+" y", down(t, dev, Y), y.Data, tolExact)
 			// the columns are summed in row order, as on the CPU

@@ -64,7 +64,7 @@ const (
 // long), in the order of the k… constants.
 var kernelTable = []Kernel{
 	kEmbeddingFwd:     {"embedding_fwd", "pppiii"},
-	kEmbeddingBwd:     {"embedding_bwd", "pppiii"},
+	kEmbeddingBwd:     {"embedding_bwd", "pppppii"},
 	kRMSNormFwd:       {"rmsnorm_fwd", "ppppiif"},
 	kRMSNormBwdDx:     {"rmsnorm_bwd_dx", "pppppii"},
 	kRMSNormBwdDw:     {"rmsnorm_bwd_dw", "ppppiiii"},

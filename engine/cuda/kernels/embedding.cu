@@ -22,17 +22,24 @@ extern "C" __global__ void embedding_fwd(float* y, const float* table, const int
     }
 }
 
-// embedding_bwd: one thread per column j, looping over the rows in order,
-// so that repeated ids never race and the sums are deterministic (the same
-// order as the CPU op, which also splits by columns).
-extern "C" __global__ void embedding_bwd(float* dtable, const float* dy, const int* ids, int rows, int d, int vocab)
+// embedding_bwd: the rows grouped by id (order lists them id by id, group
+// g is order[starts[g]..starts[g+1])); block (g, y) adds column chunk y of
+// group g's rows into its table row, in increasing row order: no two
+// blocks write the same element, and the sums are deterministic (the CPU
+// op's order).
+extern "C" __global__ void embedding_bwd(float* dtable, const float* dy, const int* ids, const int* order,
+    const int* starts, int d, int vocab)
 {
-    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < d; j += gridDim.x * blockDim.x) {
-        for (int r = 0; r < rows; r++) {
-            int id = ids[r];
-            if (id >= 0 && id < vocab) {
-                dtable[(long long)id * d + j] += dy[(long long)r * d + j];
-            }
-        }
+    int j = blockIdx.y * blockDim.x + threadIdx.x;
+    int lo = starts[blockIdx.x], hi = starts[blockIdx.x + 1];
+    int id = ids[order[lo]];
+    if (j >= d || id < 0 || id >= vocab) {
+        return;
     }
+    float* dst = dtable + (long long)id * d + j;
+    float acc = *dst;
+    for (int k = lo; k < hi; k++) {
+        acc += dy[(long long)order[k] * d + j];
+    }
+    *dst = acc;
 }
