@@ -62,7 +62,8 @@ type Gemm struct {
 // Driver is what the device layer needs of a CUDA GPU, at the level of the
 // driver API and cuBLAS. Every method runs on the driver's one stream, in
 // issue order. A Driver is used from one goroutine at a time (the real one
-// locks its CUDA context to an OS thread).
+// makes its CUDA context current on the calling OS thread when it is not,
+// so the goroutine may move between threads between calls).
 type Driver interface {
 	// Name describes the device and its library versions.
 	Name() string

@@ -670,11 +670,14 @@ func (d *gpuDriver) Memset32(dst Ptr, v uint32, n int) error {
 
 // ---- kernels ----
 
-// Load compiles each source file as its own NVRTC program (the prelude,
-// then the file: a file's helpers are private to it), for the device's
-// compute capability (compute_XY PTX; no fast math), loads the modules,
-// and finds every kernel of the table, checking its parameter list against
-// the PTX. On failure the kernels loaded before stay loaded.
+// Load compiles each source file (in name order) as its own NVRTC program
+// (the prelude, then the file: a file's helpers are private to it, as in
+// the emulation), for the device's compute capability: compute_XY PTX, no
+// fast math, which the driver compiles at load. Where the driver cannot
+// (no PTX JIT library, PTX newer than the driver) the file is compiled
+// again by NVRTC to an sm_XY CUBIN. Then it finds every kernel of the
+// table, checking its parameter list against the PTX's. On failure the
+// kernels loaded before stay loaded.
 func (d *gpuDriver) Load(sources map[string]string, table []Kernel) error {
 	if d.closed {
 		return errGPUClosed
@@ -946,20 +949,8 @@ func ptxCheckParams(k Kernel, params []string, file string) error {
 	return nil
 }
 
-// gpuDim turns a Dim3 into launch dimensions: a zero Y or Z counts as 1.
-func gpuDim(v Dim3) (x, y, z int) {
-	x, y, z = v.X, v.Y, v.Z
-	if y == 0 {
-		y = 1
-	}
-	if z == 0 {
-		z = 1
-	}
-	return
-}
-
-// Launch: see Driver. A zero Y or Z of grid or block counts as 1, and a
-// grid with X == 0 launches nothing.
+// Launch: see Driver. Every dimension of grid and block is at least 1, as
+// CUDA (and the emulation) want.
 func (d *gpuDriver) Launch(k int, grid, block Dim3, shared int, args []uint64) error {
 	if d.closed {
 		return errGPUClosed
@@ -971,14 +962,11 @@ func (d *gpuDriver) Launch(k int, grid, block Dim3, shared int, args []uint64) e
 	if len(args) != f.nparams {
 		return d.launchErr(k, grid, block, shared, len(args), 0, "wrong number of arguments")
 	}
-	gx, gy, gz := gpuDim(grid)
-	bx, by, bz := gpuDim(block)
-	if gx == 0 {
-		return nil
-	}
-	if gx < 0 || gy < 0 || gz < 0 || bx <= 0 || by <= 0 || bz <= 0 ||
-		gx > math.MaxInt32 || gy > math.MaxUint16 || gz > math.MaxUint16 || bx*by*bz > 1024 {
-		return d.launchErr(k, grid, block, shared, len(args), 0, "bad grid or block shape")
+	gx, gy, gz := grid.X, grid.Y, grid.Z
+	bx, by, bz := block.X, block.Y, block.Z
+	if gx < 1 || gy < 1 || gz < 1 || gx > math.MaxInt32 || gy > math.MaxUint16 || gz > math.MaxUint16 ||
+		bx < 1 || by < 1 || bz < 1 || bx > 1024 || by > 1024 || bz > 64 || bx*by*bz > 1024 {
+		return d.launchErr(k, grid, block, shared, len(args), 0, "bad grid or block shape (CUDA's limits)")
 	}
 	if shared < 0 || shared > max(d.smemOptin, gpuStaticSmem) {
 		return d.launchErr(k, grid, block, shared, len(args), 0, fmt.Sprintf("the device allows %d bytes of shared memory per block", d.smemOptin))

@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -487,19 +488,21 @@ func TestGPULoadLaunch(t *testing.T) {
 	t.Run("block_sum", func(t *testing.T) {
 		const n = 100003
 		x := gtRand(rng, n)
-		want := 0.0
+		want, mag := 0.0, 0.0
 		for _, v := range x {
 			want += float64(v)
+			mag += math.Abs(float64(v))
 		}
 		xp := gtUpload(t, d, x)
 		out := gtUpload(t, d, []float32{0.25})
 		const block = 256
-		gtMust(t, d.Launch(gtBlockSum, Dim3{X: (n + block - 1) / block}, Dim3{X: block}, 4*block/32,
+		gtMust(t, d.Launch(gtBlockSum, Dim3{(n + block - 1) / block, 1, 1}, Dim3{block, 1, 1}, 4*block/32,
 			[]uint64{uint64(out), uint64(xp), gtI(n)}))
 		got := []float32{0}
 		gtDown(t, d, got, out)
-		if e := math.Abs(float64(got[0]) - 0.25 - want); e > 1e-3 {
-			t.Errorf("block sum %v, want %v", float64(got[0])-0.25, want)
+		// float32 sums in a tree within blocks, atomically across them
+		if e := math.Abs(float64(got[0]) - 0.25 - want); e > 1e-6*mag+1e-3 {
+			t.Errorf("block sum %v, want %v (error %.3g, bound %.3g)", float64(got[0])-0.25, want, e, 1e-6*mag+1e-3)
 		}
 	})
 
@@ -507,7 +510,7 @@ func TestGPULoadLaunch(t *testing.T) {
 		x := []float32{0, 1, -1, 0.5, -2.75, 10, -30, 1e-3, 3.14159, 80}
 		xp := gtUpload(t, d, x)
 		yp := gtAlloc(t, d, 4*8*len(x))
-		gtMust(t, d.Launch(gtMath, Dim3{X: 1}, Dim3{X: 32}, 0, []uint64{uint64(yp), uint64(xp), gtI(len(x))}))
+		gtMust(t, d.Launch(gtMath, Dim3{1, 1, 1}, Dim3{32, 1, 1}, 0, []uint64{uint64(yp), uint64(xp), gtI(len(x))}))
 		y := make([]float32, 8*len(x))
 		gtDown(t, d, y, yp)
 		for i, v := range x {
@@ -527,7 +530,7 @@ func TestGPULoadLaunch(t *testing.T) {
 	t.Run("params", func(t *testing.T) {
 		out := gtAlloc(t, d, 3*8)
 		const u = 0xfedcba9876543210
-		gtMust(t, d.Launch(gtParams, Dim3{X: 1}, Dim3{X: 32}, 0, []uint64{uint64(out), u, gtI(-7), gtF(-1.5)}))
+		gtMust(t, d.Launch(gtParams, Dim3{1, 1, 1}, Dim3{32, 1, 1}, 0, []uint64{uint64(out), u, gtI(-7), gtF(-1.5)}))
 		got := make([]uint64, 3)
 		gtDown(t, d, got, out)
 		want := []uint64{u, uint64(0xfffffffffffffff9), uint64(math.Float32bits(-1.5))}
@@ -566,9 +569,9 @@ func TestGPULoadLaunch(t *testing.T) {
 				}
 			}
 		}
-		// A Dim3 with zero Y and Z is one deep; a grid of X == 0 launches nothing.
-		gtMust(t, d.Launch(gtIndex, Dim3{X: 1}, Dim3{X: 1}, 0, []uint64{uint64(out)}))
-		gtMust(t, d.Launch(gtIndex, Dim3{}, Dim3{X: 1}, 0, []uint64{uint64(out)}))
+		if err := d.Launch(gtIndex, Dim3{X: 1}, Dim3{1, 1, 1}, 0, []uint64{uint64(out)}); err == nil {
+			t.Error("a grid of zero Y and Z launched")
+		}
 	})
 
 	t.Run("big_shared", func(t *testing.T) {
@@ -577,7 +580,7 @@ func TestGPULoadLaunch(t *testing.T) {
 			t.Skipf("the device opts in to only %d bytes of shared memory", d.smemOptin)
 		}
 		out := gtAlloc(t, d, 4*3)
-		gtMust(t, d.Launch(gtBigShared, Dim3{X: 3}, Dim3{X: 256}, 4*words, []uint64{uint64(out), gtI(words)}))
+		gtMust(t, d.Launch(gtBigShared, Dim3{3, 1, 1}, Dim3{256, 1, 1}, 4*words, []uint64{uint64(out), gtI(words)}))
 		got := make([]float32, 3)
 		gtDown(t, d, got, out)
 		for i, v := range got {
@@ -585,7 +588,7 @@ func TestGPULoadLaunch(t *testing.T) {
 				t.Errorf("block %d: %v, want %v", i, v, words)
 			}
 		}
-		if err := d.Launch(gtBigShared, Dim3{X: 1}, Dim3{X: 32}, d.smemOptin+4, []uint64{uint64(out), gtI(1)}); err == nil {
+		if err := d.Launch(gtBigShared, Dim3{1, 1, 1}, Dim3{32, 1, 1}, d.smemOptin+4, []uint64{uint64(out), gtI(1)}); err == nil {
 			t.Error("a launch over the shared memory limit did not fail")
 		}
 	})
@@ -593,7 +596,7 @@ func TestGPULoadLaunch(t *testing.T) {
 	t.Run("second_file", func(t *testing.T) {
 		y := []float32{1, 2, 3}
 		yp := gtUpload(t, d, y)
-		gtMust(t, d.Launch(gtPlusOne, Dim3{X: 1}, Dim3{X: 32}, 0, []uint64{uint64(yp), gtI(len(y))}))
+		gtMust(t, d.Launch(gtPlusOne, Dim3{1, 1, 1}, Dim3{32, 1, 1}, 0, []uint64{uint64(yp), gtI(len(y))}))
 		got := make([]float32, 3)
 		gtDown(t, d, got, yp)
 		if got[0] != 2 || got[1] != 3 || got[2] != 4 {
@@ -601,7 +604,7 @@ func TestGPULoadLaunch(t *testing.T) {
 		}
 		const nt = 64
 		out := gtAlloc(t, d, 4*nt)
-		gtMust(t, d.Launch(gtSharedMix, Dim3{X: 1}, Dim3{X: nt}, 4*nt, []uint64{uint64(out)}))
+		gtMust(t, d.Launch(gtSharedMix, Dim3{1, 1, 1}, Dim3{nt, 1, 1}, 4*nt, []uint64{uint64(out)}))
 		mix := make([]int32, nt)
 		gtDown(t, d, mix, out)
 		for i, v := range mix {
@@ -615,6 +618,21 @@ func TestGPULoadLaunch(t *testing.T) {
 
 func TestGPULoadErrors(t *testing.T) {
 	d := gtLoaded(t)
+	gtLoadErrors(t, d)
+	// The kernels loaded before the failures still run.
+	y := []float32{5}
+	yp := gtUpload(t, d, y)
+	gtMust(t, d.Launch(gtPlusOne, Dim3{1, 1, 1}, Dim3{32, 1, 1}, 0, []uint64{uint64(yp), gtI(1)}))
+	gtDown(t, d, y, yp)
+	if y[0] != 6 {
+		t.Errorf("after failed Loads tst_plus_one gave %v, want 6", y[0])
+	}
+	gtMust(t, d.Sync())
+}
+
+// gtLoadErrors checks the errors of Load and Launch (d has gtTable loaded).
+func gtLoadErrors(t *testing.T, d *gpuDriver) {
+	t.Helper()
 	check := func(what string, err error, wants ...string) {
 		t.Helper()
 		if err == nil {
@@ -632,22 +650,17 @@ func TestGPULoadErrors(t *testing.T) {
 	check("too few parameters", d.Load(gtSources, []Kernel{{"tst_params", "pui"}}), "tst_params", `"pui"`)
 	check("int for float", d.Load(gtSources, []Kernel{{"tst_params", "puii"}}), "tst_params", ".f32")
 	check("compile error", d.Load(map[string]string{"bad.cu": "extern \"C\" __global__ void k(float* x) { x[0] = undefined_thing; }\n"}, nil),
-		"bad.cu", "undefined_thing")
+		"nvrtcCompileProgram", "bad.cu", "undefined_thing")
 	dup := map[string]string{"a.cu": gtSources["tst_b.cu"], "b.cu": gtSources["tst_b.cu"]}
 	check("kernel in two files", d.Load(dup, nil), "tst_plus_one", "defined in both a.cu and b.cu")
-
-	// The kernels loaded before the failures still run.
-	y := []float32{5}
-	yp := gtUpload(t, d, y)
-	gtMust(t, d.Launch(gtPlusOne, Dim3{X: 1}, Dim3{X: 32}, 0, []uint64{uint64(yp), gtI(1)}))
-	gtDown(t, d, y, yp)
-	if y[0] != 6 {
-		t.Errorf("after failed Loads tst_plus_one gave %v, want 6", y[0])
+	if len(d.funcs) != len(gtTable) || d.funcs[gtPlusOne].name != "tst_plus_one" {
+		t.Fatalf("failed Loads replaced the kernels: %d loaded", len(d.funcs))
 	}
-	check("kernel index", d.Launch(len(gtTable), Dim3{X: 1}, Dim3{X: 1}, 0, nil), "no such kernel")
-	check("argument count", d.Launch(gtPlusOne, Dim3{X: 1}, Dim3{X: 32}, 0, []uint64{uint64(yp)}), "tst_plus_one", "wrong number")
-	check("block too big", d.Launch(gtPlusOne, Dim3{X: 1}, Dim3{X: 2048}, 0, []uint64{uint64(yp), gtI(1)}), "bad grid or block")
-	gtMust(t, d.Sync())
+	p := gtAlloc(t, d, 64)
+	check("kernel index", d.Launch(len(gtTable), Dim3{1, 1, 1}, Dim3{1, 1, 1}, 0, nil), "no such kernel")
+	check("argument count", d.Launch(gtPlusOne, Dim3{1, 1, 1}, Dim3{32, 1, 1}, 0, []uint64{uint64(p)}), "tst_plus_one", "wrong number")
+	check("block too big", d.Launch(gtPlusOne, Dim3{1, 1, 1}, Dim3{2048, 1, 1}, 0, []uint64{uint64(p), gtI(1)}), "bad grid or block")
+	check("shared memory", d.Launch(gtPlusOne, Dim3{1, 1, 1}, Dim3{32, 1, 1}, d.smemOptin+4, []uint64{uint64(p), gtI(1)}), "shared memory")
 }
 
 // ---- GEMM ----
@@ -725,14 +738,14 @@ func gtRunGemm(t *testing.T, d *gpuDriver, c gtGemmCase, mth Math, tol float64, 
 			for i := 0; i < c.m; i++ {
 				s, mag := 0.0, 0.0
 				for l := 0; l < c.k; l++ {
-					a := A[i+l*lda]
+					ia, ib := i+l*lda, l+j*ldb
 					if c.ta {
-						a = A[l+i*lda]
+						ia = l + i*lda
 					}
-					b := B[l+j*ldb]
 					if c.tb {
-						b = B[j+l*ldb]
+						ib = j + l*ldb
 					}
+					a, b := A[ia], B[ib]
 					s += float64(a) * float64(b)
 					mag += math.Abs(float64(a) * float64(b))
 				}
@@ -859,7 +872,7 @@ func TestGPUNoAllocations(t *testing.T) {
 	gb := &Gemm{M: 8, N: 8, K: 8, Alpha: 1, A: x, LDA: 8, B: x, LDB: 8, C: x + 4*512, LDC: 8, Batch: 2, StrideA: 64, StrideB: 64, StrideC: 64, Math: MathBF16}
 	host := make([]float32, 256)
 	for name, f := range map[string]func(){
-		"Launch":     func() { drv.Launch(gtPlusOne, Dim3{X: 4}, Dim3{X: 256}, 0, args) },
+		"Launch":     func() { drv.Launch(gtPlusOne, Dim3{4, 1, 1}, Dim3{256, 1, 1}, 0, args) },
 		"Gemm":       func() { drv.Gemm(g) },
 		"Gemm batch": func() { drv.Gemm(gb) },
 		"Memset32":   func() { drv.Memset32(x, 0, 256) },
@@ -881,7 +894,7 @@ func TestGPUTimer(t *testing.T) {
 	x := gtAlloc(t, d, 4*(1<<22))
 	stop := d.Timer()
 	for range 10 {
-		gtMust(t, d.Launch(gtPlusOne, Dim3{X: 1 << 14}, Dim3{X: 256}, 0, []uint64{uint64(x), gtI(1 << 22)}))
+		gtMust(t, d.Launch(gtPlusOne, Dim3{1 << 14, 1, 1}, Dim3{256, 1, 1}, 0, []uint64{uint64(x), gtI(1 << 22)}))
 	}
 	s := stop()
 	if !(s > 0 && s < 10) {
@@ -908,7 +921,7 @@ func TestGPUClose(t *testing.T) {
 	if _, err := d.Alloc(4); err != errGPUClosed {
 		t.Errorf("Alloc after Close: %v", err)
 	}
-	if err := d.Launch(0, Dim3{X: 1}, Dim3{X: 1}, 0, nil); err != errGPUClosed {
+	if err := d.Launch(0, Dim3{1, 1, 1}, Dim3{1, 1, 1}, 0, nil); err != errGPUClosed {
 		t.Errorf("Launch after Close: %v", err)
 	}
 	if err := d.Sync(); err != errGPUClosed {
@@ -950,3 +963,668 @@ func TestGPUOtherGoroutine(t *testing.T) {
 	}()
 	gtMust(t, <-done)
 }
+
+// ---------------------------------------------------------------------------
+// the plumbing, against fake libraries
+
+// TestGPUFakeLibraries builds gtFakeCUDA (a fake libcuda, cuBLAS and NVRTC)
+// with the C compiler and runs the GPU tests that do not need real kernels
+// in a child process that loads it through $RELORA_CUDA_LIB_DIR: the
+// library search and binding, the context handling, every wrapper's
+// argument order, the launch slots, the GEMM mapping (against a naive
+// column-major GEMM) and the CUBIN fallback, with no GPU.
+func TestGPUFakeLibraries(t *testing.T) {
+	if os.Getenv("RELORA_GPU_FAKE_CHILD") != "" {
+		t.Skip("in the child")
+	}
+	cc := os.Getenv("CC")
+	for _, c := range []string{"cc", "gcc", "clang"} {
+		if cc == "" {
+			if p, err := exec.LookPath(c); err == nil {
+				cc = p
+			}
+		}
+	}
+	if cc == "" {
+		t.Skip("no C compiler to build the fake libraries")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "fake.c")
+	gtMust(t, os.WriteFile(src, []byte(gtFakeCUDA), 0o644))
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-Wall", "-o", filepath.Join(dir, "libfake.so"), src).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cc, err, out)
+	}
+	for _, n := range []string{"libcuda.so.1", "libcublas.so.13", "libcublasLt.so.13", "libcudart.so.13", "libnvrtc.so.13", "libnvrtc-builtins.so.13.0"} {
+		gtMust(t, os.Symlink("libfake.so", filepath.Join(dir, n)))
+	}
+	tests := []string{"TestGPUName", "TestGPUMemory", "TestGPUGemmFP32", "TestGPUGemmTF32", "TestGPUGemmBF16", "TestGPUGemmErrors",
+		"TestGPUNoAllocations", "TestGPUTimer", "TestGPUClose", "TestGPUOtherGoroutine", "TestGPUFakeChild"}
+	for _, jit := range []bool{true, false} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^("+strings.Join(tests, "|")+")$", "-test.v", "-test.count=1", "-test.timeout=120s")
+		cmd.Env = append(os.Environ(), gpuLibDirEnv+"="+dir, "RELORA_GPU_FAKE_CHILD=1")
+		if !jit {
+			cmd.Env = append(cmd.Env, "FAKE_NO_JIT=1")
+		}
+		out, err := cmd.CombinedOutput()
+		passed := 0
+		for _, name := range tests {
+			if strings.Contains(string(out), "--- PASS: "+name+" ") {
+				passed++
+			} else {
+				t.Errorf("child (PTX JIT %v): %s did not pass", jit, name)
+			}
+		}
+		if err != nil || passed < len(tests) {
+			t.Fatalf("child (PTX JIT %v): %v; its output:\n%s", jit, err, out)
+		}
+		t.Logf("child (PTX JIT %v): %d tests passed against the fake libraries", jit, passed)
+	}
+}
+
+// TestGPUFakeChild: the checks of TestGPUFakeLibraries's child that need
+// the fake's own behaviour.
+func TestGPUFakeChild(t *testing.T) {
+	if os.Getenv("RELORA_GPU_FAKE_CHILD") == "" {
+		t.Skip("run by TestGPUFakeLibraries, against fake libraries")
+	}
+	d := gtGPU(t)
+	if want := "Fake GPU (sm_90, 80.0 GiB), driver 13.0, cuBLAS 13.0.7, NVRTC 13.0"; d.Name() != want {
+		t.Errorf("Name %q, want %q", d.Name(), want)
+	}
+	if files := gpuLibFiles(); strings.Count(files, os.Getenv(gpuLibDirEnv)) != 3 {
+		t.Errorf("libraries not from $%s: %s", gpuLibDirEnv, files)
+	}
+	if d.arch != 89 || d.smemOptin != 232448 {
+		t.Errorf("arch %d (want 89: the best NVRTC has below sm_90), shared opt-in %d", d.arch, d.smemOptin)
+	}
+	cubins0 := d.cubins
+	gtMust(t, d.Load(gtSources, gtTable))
+	wantCubins := 0
+	if os.Getenv("FAKE_NO_JIT") != "" {
+		wantCubins = 2
+	}
+	if n := d.cubins - cubins0; n != wantCubins {
+		t.Errorf("%d files loaded as CUBINs, want %d", n, wantCubins)
+	}
+	for _, k := range gtTable {
+		if _, ok := d.ptxParams[k.Name]; !ok {
+			t.Errorf("the PTX reader did not find %s", k.Name)
+		}
+	}
+	// The fake's launch writes grid, block, shared bytes, the parameter
+	// count and the parameter slots to parameter 0's address.
+	rec := gtAlloc(t, d, 8*16)
+	launch := func(k int, grid, block Dim3, shared int, args []uint64, want []uint64) {
+		t.Helper()
+		gtMust(t, d.Launch(k, grid, block, shared, args))
+		got := make([]uint64, len(want))
+		gtDown(t, d, got, rec)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("launch record %#x, want %#x", got, want)
+			}
+		}
+	}
+	const u = 0xfedcba9876543210
+	launch(gtParams, Dim3{2, 3, 4}, Dim3{32, 2, 1}, 100, []uint64{uint64(rec), u, gtI(-7), gtF(-1.5)},
+		[]uint64{2, 3, 4, 32, 2, 1, 100, 4, uint64(rec), u, 0xfffffff9, uint64(math.Float32bits(-1.5))})
+	launch(gtIndex, Dim3{5, 1, 1}, Dim3{7, 1, 1}, 0, []uint64{uint64(rec)}, []uint64{5, 1, 1, 7, 1, 1, 0, 1, uint64(rec)})
+	launch(gtBigShared, Dim3{1, 1, 1}, Dim3{64, 1, 1}, 100000, []uint64{uint64(rec), gtI(3)}, []uint64{1, 1, 1, 64, 1, 1, 100000, 2, uint64(rec), 3})
+	gtLoadErrors(t, d)
+	gtMust(t, d.Sync())
+}
+
+// gtFakeCUDA is the fake libcuda, cuBLAS and NVRTC of TestGPUFakeLibraries.
+const gtFakeCUDA = `// A fake of the parts of libcuda, cuBLAS and NVRTC that gpu_shim.c calls,
+// for gpu_test.go's TestGPUFakeLibraries: device memory is host memory, a
+// "kernel launch" writes a record of its configuration and parameter slots
+// to the buffer its first parameter points to, cuBLAS GEMMs are computed
+// naively on the host (column-major, the documented semantics), and NVRTC
+// "compiles" a source to PTX-like text with one .entry per extern "C"
+// __global__ function. Every call checks its arguments as the real ones
+// define them, so a wrapper that passes them in the wrong order fails.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+
+static int ctx_token, stream_token;
+static __thread void *cur_ctx;
+
+#define NEED_CTX()                                                                                 \
+	do {                                                                                       \
+		if (cur_ctx != &ctx_token)                                                         \
+			return 201; /* CUDA_ERROR_INVALID_CONTEXT */                               \
+	} while (0)
+#define NEED_STREAM(s)                                                                             \
+	do {                                                                                       \
+		if ((s) != (void *)&stream_token)                                                  \
+			return 400; /* CUDA_ERROR_INVALID_HANDLE */                                \
+	} while (0)
+
+CUresult cuInit(unsigned int flags) { return flags == 0 ? 0 : 1; }
+CUresult cuDriverGetVersion(int *v) { *v = 13000; return 0; }
+CUresult cuDeviceGet(int *dev, int ordinal)
+{
+	if (ordinal != 0)
+		return 101;
+	*dev = 0;
+	return 0;
+}
+CUresult cuDeviceGetName(char *name, int len, int dev)
+{
+	if (dev != 0 || len < 16)
+		return 1;
+	snprintf(name, (size_t)len, "Fake GPU");
+	return 0;
+}
+CUresult cuDeviceGetAttribute(int *v, int attr, int dev)
+{
+	if (dev != 0)
+		return 101;
+	switch (attr) {
+	case 75: *v = 9; return 0;
+	case 76: *v = 0; return 0;
+	case 97: *v = 232448; return 0;
+	case 16: *v = 132; return 0;
+	}
+	return 1;
+}
+CUresult cuDeviceTotalMem_v2(size_t *bytes, int dev)
+{
+	*bytes = (size_t)80 << 30;
+	return dev == 0 ? 0 : 101;
+}
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev)
+{
+	*ctx = &ctx_token;
+	return dev == 0 ? 0 : 101;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return dev == 0 ? 0 : 101; }
+CUresult cuCtxSetCurrent(void *ctx) { cur_ctx = ctx; return 0; }
+CUresult cuCtxGetCurrent(void **ctx) { *ctx = cur_ctx; return 0; }
+CUresult cuMemGetInfo_v2(size_t *f, size_t *t)
+{
+	NEED_CTX();
+	*f = (size_t)70 << 30;
+	*t = (size_t)80 << 30;
+	return 0;
+}
+CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n)
+{
+	NEED_CTX();
+	if (n == 0)
+		return 1;
+	if (n > ((size_t)1 << 40))
+		return 2; // CUDA_ERROR_OUT_OF_MEMORY
+	void *m = calloc(1, n);
+	if (!m)
+		return 2;
+	*p = (CUdeviceptr)(uintptr_t)m;
+	return 0;
+}
+CUresult cuMemFree_v2(CUdeviceptr p)
+{
+	NEED_CTX();
+	free((void *)(uintptr_t)p);
+	return 0;
+}
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n)
+{
+	NEED_CTX();
+	memcpy((void *)(uintptr_t)dst, src, n);
+	return 0;
+}
+CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n)
+{
+	NEED_CTX();
+	memcpy(dst, (void *)(uintptr_t)src, n);
+	return 0;
+}
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void *s)
+{
+	NEED_CTX();
+	NEED_STREAM(s);
+	memmove((void *)(uintptr_t)dst, (void *)(uintptr_t)src, n);
+	return 0;
+}
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void *s)
+{
+	NEED_CTX();
+	NEED_STREAM(s);
+	unsigned int *p = (unsigned int *)(uintptr_t)dst;
+	for (size_t i = 0; i < n; i++)
+		p[i] = v;
+	return 0;
+}
+CUresult cuStreamCreate(void **s, unsigned int flags)
+{
+	NEED_CTX();
+	if (flags != 0)
+		return 1;
+	*s = &stream_token;
+	return 0;
+}
+CUresult cuStreamDestroy_v2(void *s)
+{
+	NEED_CTX();
+	NEED_STREAM(s);
+	return 0;
+}
+CUresult cuStreamSynchronize(void *s)
+{
+	NEED_CTX();
+	NEED_STREAM(s);
+	return 0;
+}
+
+typedef struct {
+	double t;
+	int recorded;
+} event;
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+CUresult cuEventCreate(void **e, unsigned int flags)
+{
+	NEED_CTX();
+	if (flags != 0)
+		return 1;
+	*e = calloc(1, sizeof(event));
+	return 0;
+}
+CUresult cuEventRecord(void *e, void *s)
+{
+	NEED_CTX();
+	NEED_STREAM(s);
+	((event *)e)->t = now();
+	((event *)e)->recorded = 1;
+	return 0;
+}
+CUresult cuEventSynchronize(void *e)
+{
+	NEED_CTX();
+	return ((event *)e)->recorded ? 0 : 400;
+}
+CUresult cuEventElapsedTime_v2(float *ms, void *a, void *b)
+{
+	NEED_CTX();
+	event *x = a, *y = b;
+	if (!x->recorded || !y->recorded)
+		return 400;
+	*ms = (float)((y->t - x->t) * 1e3) + 1e-3f;
+	return 0;
+}
+CUresult cuEventDestroy_v2(void *e)
+{
+	NEED_CTX();
+	free(e);
+	return 0;
+}
+
+// A module is its image's text; a function, a name and a parameter count.
+typedef struct {
+	char name[128];
+	int nparams;
+	int maxdyn;
+} func;
+
+CUresult cuModuleLoadDataEx(void **mod, const void *image, unsigned int n, int *opts, void **vals)
+{
+	NEED_CTX();
+	const char *s = image;
+	if (n != 2 || opts[0] != 5 || opts[1] != 6 || !vals[0] || (uintptr_t)vals[1] < 1024)
+		return 1; // wants the error log options
+	if (strncmp(s, "CUBIN", 5) == 0 && s[5] == 0) {
+		s += 6;
+	} else if (strncmp(s, "//PTX", 5) == 0) {
+		if (getenv("FAKE_NO_JIT")) {
+			snprintf(vals[0], (size_t)(uintptr_t)vals[1], "fake: no PTX JIT compiler");
+			return 221; // CUDA_ERROR_JIT_COMPILER_NOT_FOUND
+		}
+	} else {
+		return 200; // CUDA_ERROR_INVALID_IMAGE
+	}
+	*mod = strdup(s);
+	return 0;
+}
+CUresult cuModuleUnload(void *mod)
+{
+	NEED_CTX();
+	free(mod);
+	return 0;
+}
+CUresult cuModuleGetFunction(void **fn, void *mod, const char *name)
+{
+	NEED_CTX();
+	char pat[160];
+	snprintf(pat, sizeof pat, ".entry %s(", name);
+	const char *e = strstr((const char *)mod, pat);
+	if (!e)
+		return 500; // CUDA_ERROR_NOT_FOUND
+	func *f = calloc(1, sizeof(func));
+	snprintf(f->name, sizeof f->name, "%s", name);
+	const char *end = strchr(e, ')');
+	for (const char *p = e; p && p < end; p = strstr(p + 1, ".param"))
+		if (p != e)
+			f->nparams++;
+	*fn = f;
+	return 0;
+}
+CUresult cuFuncSetAttribute(void *fn, int attr, int v)
+{
+	NEED_CTX();
+	if (attr != 8 || v > 232448)
+		return 1;
+	((func *)fn)->maxdyn = v;
+	return 0;
+}
+// The launch record, at the address of parameter 0: grid x y z, block x y z,
+// shared bytes, the parameter count, then each parameter's 8-byte slot.
+CUresult cuLaunchKernel(void *fn, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                        unsigned int by, unsigned int bz, unsigned int shared, void *s, void **params,
+                        void **extra)
+{
+	NEED_CTX();
+	NEED_STREAM(s);
+	func *f = fn;
+	if (extra || !params || gx == 0 || gy == 0 || gz == 0 || bx * by * bz == 0 || bx * by * bz > 1024)
+		return 1;
+	if (shared > 48 * 1024 && (int)shared > f->maxdyn)
+		return 1;
+	if (f->nparams == 0)
+		return 0;
+	unsigned long long *out = (unsigned long long *)(uintptr_t) * (unsigned long long *)params[0];
+	unsigned long long head[8] = {gx, gy, gz, bx, by, bz, shared, (unsigned long long)f->nparams};
+	memcpy(out, head, sizeof head);
+	for (int i = 0; i < f->nparams; i++)
+		memcpy(&out[8 + i], params[i], 8);
+	return 0;
+}
+
+static const char *err_name(CUresult r)
+{
+	switch (r) {
+	case 0: return "CUDA_SUCCESS";
+	case 1: return "CUDA_ERROR_INVALID_VALUE";
+	case 2: return "CUDA_ERROR_OUT_OF_MEMORY";
+	case 200: return "CUDA_ERROR_INVALID_IMAGE";
+	case 201: return "CUDA_ERROR_INVALID_CONTEXT";
+	case 221: return "CUDA_ERROR_JIT_COMPILER_NOT_FOUND";
+	case 400: return "CUDA_ERROR_INVALID_HANDLE";
+	case 500: return "CUDA_ERROR_NOT_FOUND";
+	}
+	return NULL;
+}
+CUresult cuGetErrorName(CUresult r, const char **s)
+{
+	*s = err_name(r);
+	return *s ? 0 : 1;
+}
+CUresult cuGetErrorString(CUresult r, const char **s)
+{
+	*s = err_name(r) ? "fake error" : NULL;
+	return *s ? 0 : 1;
+}
+
+// ---- cuBLAS ----
+
+typedef struct {
+	void *stream;
+} blas;
+
+int cublasCreate_v2(void **h)
+{
+	if (cur_ctx != &ctx_token)
+		return 1;
+	*h = calloc(1, sizeof(blas));
+	return 0;
+}
+int cublasDestroy_v2(void *h)
+{
+	free(h);
+	return 0;
+}
+int cublasSetStream_v2(void *h, void *s)
+{
+	((blas *)h)->stream = s;
+	return 0;
+}
+int cublasSetPointerMode_v2(void *h, int mode) { return mode == 0 ? 0 : 7; }
+int cublasSetMathMode(void *h, int mode) { return mode == 0 ? 0 : 7; }
+int cublasGetProperty(int type, int *v)
+{
+	static const int ver[3] = {13, 0, 7};
+	if (type < 0 || type > 2)
+		return 7;
+	*v = ver[type];
+	return 0;
+}
+
+static float elem(const void *p, int type, long long i)
+{
+	if (type == 14) { // CUDA_R_16BF
+		unsigned int u = (unsigned int)((const unsigned short *)p)[i] << 16;
+		float f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+	return ((const float *)p)[i];
+}
+
+static int gemm(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const void *A, int at,
+                int lda, long long sa, const void *B, int bt, int ldb, long long sb, const float *beta,
+                float *C, int ldc, long long sc, int batch)
+{
+	if (!h || ((blas *)h)->stream != &stream_token)
+		return 1;
+	if (cur_ctx != &ctx_token)
+		return 1;
+	if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1) || m < 0 || n < 0 || k < 0 || batch < 0)
+		return 7;
+	int ar = ta ? k : m, br = tb ? n : k;
+	if (lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) || ldc < (m > 1 ? m : 1))
+		return 7;
+	for (int p = 0; p < batch; p++) {
+		for (int j = 0; j < n; j++) {
+			for (int i = 0; i < m; i++) {
+				double s = 0;
+				for (int l = 0; l < k; l++) {
+					long long ia = p * sa + (ta ? l + (long long)i * lda : i + (long long)l * lda);
+					long long ib = p * sb + (tb ? j + (long long)l * ldb : l + (long long)j * ldb);
+					s += (double)elem(A, at, ia) * elem(B, bt, ib);
+				}
+				float *c = &C[p * sc + i + (long long)j * ldc];
+				*c = (float)(*alpha * s + (*beta != 0 ? (double)*beta * *c : 0));
+			}
+		}
+	}
+	return 0;
+}
+
+int cublasSgemm_v2(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A,
+                   int lda, const float *B, int ldb, const float *beta, float *C, int ldc)
+{
+	return gemm(h, ta, tb, m, n, k, alpha, A, 0, lda, 0, B, 0, ldb, 0, beta, C, ldc, 0, 1);
+}
+int cublasSgemmStridedBatched(void *h, int ta, int tb, int m, int n, int k, const float *alpha,
+                              const float *A, int lda, long long sa, const float *B, int ldb,
+                              long long sb, const float *beta, float *C, int ldc, long long sc,
+                              int batch)
+{
+	return gemm(h, ta, tb, m, n, k, alpha, A, 0, lda, sa, B, 0, ldb, sb, beta, C, ldc, sc, batch);
+}
+static int types_ok(int at, int bt, int ct, int compute, int algo)
+{
+	if (at != bt || ct != 0 || algo != -1)
+		return 0;
+	return (at == 0 && compute == 77) || (at == 14 && compute == 68);
+}
+int cublasGemmEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha, const void *A, int at,
+                 int lda, const void *B, int bt, int ldb, const void *beta, void *C, int ct, int ldc,
+                 int compute, int algo)
+{
+	if (!types_ok(at, bt, ct, compute, algo))
+		return 15; // CUBLAS_STATUS_NOT_SUPPORTED
+	return gemm(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ldc, 0, 1);
+}
+int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, const void *alpha,
+                               const void *A, int at, int lda, long long sa, const void *B, int bt,
+                               int ldb, long long sb, const void *beta, void *C, int ct, int ldc,
+                               long long sc, int batch, int compute, int algo)
+{
+	if (!types_ok(at, bt, ct, compute, algo))
+		return 15;
+	return gemm(h, ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ldc, sc, batch);
+}
+
+// ---- NVRTC ----
+
+typedef struct {
+	char *src, *name, *log, *out;
+	size_t outlen;
+} prog;
+
+int nvrtcVersion(int *major, int *minor)
+{
+	*major = 13;
+	*minor = 0;
+	return 0;
+}
+int nvrtcGetNumSupportedArchs(int *n)
+{
+	*n = 4;
+	return 0;
+}
+int nvrtcGetSupportedArchs(int *a)
+{
+	a[0] = 75, a[1] = 80, a[2] = 89, a[3] = 100;
+	return 0;
+}
+int nvrtcCreateProgram(prog **p, const char *src, const char *name, int nh, const char *const *h,
+                       const char *const *inc)
+{
+	if (!src || !name || nh != 0 || h || inc)
+		return 3; // NVRTC_ERROR_INVALID_INPUT
+	*p = calloc(1, sizeof(prog));
+	(*p)->src = strdup(src);
+	(*p)->name = strdup(name);
+	return 0;
+}
+static void add(prog *p, const char *s)
+{
+	size_t n = strlen(s);
+	p->out = realloc(p->out, p->outlen + n + 1);
+	memcpy(p->out + p->outlen, s, n + 1);
+	p->outlen += n;
+}
+int nvrtcCompileProgram(prog *p, int nopts, const char *const *opts)
+{
+	int cubin = 0, arch = 0;
+	char want[256];
+	for (int i = 0; i < nopts; i++) {
+		if (strncmp(opts[i], "--gpu-architecture=compute_", 27) == 0)
+			arch = atoi(opts[i] + 27);
+		else if (strncmp(opts[i], "--gpu-architecture=sm_", 22) == 0)
+			arch = atoi(opts[i] + 22), cubin = 1;
+		else if (strstr(opts[i], "fast_math"))
+			return 5; // NVRTC_ERROR_INVALID_OPTION
+	}
+	snprintf(want, sizeof want, "#line 1 \"%s\"\n", p->name);
+	if (arch != 89 || !strstr(p->src, "#define EXTERN_SHARED") || !strstr(p->src, want)) {
+		p->log = strdup("fake: wanted compute_89 (the best of 75, 80, 89, 100 for sm_90), the prelude and a #line");
+		return 6;
+	}
+	if (strstr(p->src, "undefined_thing")) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s(1): error: identifier \"undefined_thing\" is undefined\n\n1 error detected", p->name);
+		p->log = strdup(msg);
+		return 6; // NVRTC_ERROR_COMPILATION
+	}
+	if (cubin) {
+		p->out = calloc(1, 6);
+		memcpy(p->out, "CUBIN", 6);
+		p->outlen = 6;
+	} else {
+		add(p, "//PTX fake\n");
+	}
+	const char *key = "extern \"C\" __global__ void ";
+	for (const char *s = strstr(p->src, key); s; s = strstr(s + 1, key)) {
+		const char *name = s + strlen(key), *open = strchr(name, '('), *close = strchr(name, ')');
+		char buf[512];
+		snprintf(buf, sizeof buf, ".visible .entry %.*s(\n", (int)(open - name), name);
+		add(p, buf);
+		int i = 0;
+		for (const char *q = open + 1; q < close;) {
+			const char *comma = memchr(q, ',', (size_t)(close - q));
+			const char *e = comma ? comma : close;
+			char par[256];
+			snprintf(par, sizeof par, "%.*s", (int)(e - q), q);
+			const char *t = strchr(par, '*') || strstr(par, "long long") ? ".u64" : strstr(par, "float") ? ".f32" : strstr(par, "int") ? ".u32" : ".b8";
+			snprintf(buf, sizeof buf, "%s\t.param %s %.*s_param_%d", i ? ",\n" : "", t, (int)(open - name), name, i);
+			add(p, buf);
+			i++;
+			q = e + 1;
+		}
+		add(p, "\n)\n{\n\tret;\n}\n");
+	}
+	return 0;
+}
+int nvrtcGetProgramLogSize(prog *p, size_t *n)
+{
+	*n = p->log ? strlen(p->log) + 1 : 1;
+	return 0;
+}
+int nvrtcGetProgramLog(prog *p, char *log)
+{
+	strcpy(log, p->log ? p->log : "");
+	return 0;
+}
+int nvrtcGetPTXSize(prog *p, size_t *n)
+{
+	if (!p->out || p->out[0] != '/')
+		return 4;
+	*n = p->outlen + 1;
+	return 0;
+}
+int nvrtcGetPTX(prog *p, char *out)
+{
+	memcpy(out, p->out, p->outlen + 1);
+	return 0;
+}
+int nvrtcGetCUBINSize(prog *p, size_t *n)
+{
+	if (!p->out || p->out[0] != 'C')
+		return 4;
+	*n = p->outlen + 1;
+	return 0;
+}
+int nvrtcGetCUBIN(prog *p, char *out)
+{
+	memcpy(out, p->out, p->outlen + 1);
+	return 0;
+}
+int nvrtcDestroyProgram(prog **p)
+{
+	free((*p)->src), free((*p)->name), free((*p)->log), free((*p)->out), free(*p);
+	*p = NULL;
+	return 0;
+}
+const char *nvrtcGetErrorString(int r)
+{
+	switch (r) {
+	case 0: return "NVRTC_SUCCESS";
+	case 3: return "NVRTC_ERROR_INVALID_INPUT";
+	case 5: return "NVRTC_ERROR_INVALID_OPTION";
+	case 6: return "NVRTC_ERROR_COMPILATION";
+	}
+	return "NVRTC_ERROR_unknown";
+}
+`
