@@ -32,7 +32,7 @@ func (g *Graph) Attention(q, k, v *Tensor, seq, heads int) *Tensor {
 	o := &attentionOp{q: q, k: k, v: v, y: y, batch: q.Rows() / seq, seq: seq, heads: heads, hd: d / heads, d: d}
 	o.scale = float32(1 / math.Sqrt(float64(o.hd)))
 	if g.dev != nil {
-		g.Record(&devAttention{o, g.DevScratch(o.batch * heads * seq * seq), g.DevScratch(heads * seq * seq)}, y)
+		g.Record(&devAttention{o, g.DevScratch(o.batch * heads * seq * seq), g.DevScratch(o.batch * seq * seq)}, y)
 		return y
 	}
 	o.probs = g.Scratch(o.batch * heads * seq * seq)

@@ -82,47 +82,59 @@ func (o *devRoPE) Backward(g *Graph) {
 	}
 }
 
-// devAttention runs each sequence's heads as strided batched GEMMs (head h
-// of a row starts h·hd floats in; the heads' T×T blocks are consecutive).
+// devAttention runs each head as strided batched GEMMs over the sequences:
+// head h of sequence b starts at b·T·d + h·hd in q, k, v and y (a stride of
+// T·d across sequences), and the scores are laid out [head, batch, T, T] so
+// that one head's blocks are consecutive. That is 2·heads + 1 launches
+// forward and 5·heads backward, whatever the batch.
 type devAttention struct {
 	*attentionOp
-	probs  Buf // [batch, heads, T, T]
-	dprobs Buf // [heads, T, T], one sequence at a time
+	probs  Buf // [heads, batch, T, T]
+	dprobs Buf // [batch, T, T], one head at a time
 }
 
 func (o *devAttention) Forward(g *Graph) {
-	T, d, hd, H := o.seq, o.d, o.hd, o.heads
-	for b := 0; b < o.batch; b++ {
-		q, k, v, y := o.seqBuf(o.q.Dev, b), o.seqBuf(o.k.Dev, b), o.seqBuf(o.v.Dev, b), o.seqBuf(o.y.Dev, b)
-		p := o.probs.Slice(b*H*T*T, (b+1)*H*T*T)
-		g.dev.GemmBatched(false, true, T, T, hd, o.scale, q, d, hd, k, d, hd, 0, p, T, T*T, H)
-		g.dev.CausalSoftmax(p, H, T)
-		g.dev.GemmBatched(false, false, T, hd, T, 1, p, T, T*T, v, d, hd, 0, y, d, hd, H)
+	T, d, hd, B := o.seq, o.d, o.hd, o.batch
+	for h := 0; h < o.heads; h++ {
+		g.dev.GemmBatched(false, true, T, T, hd, o.scale, o.head(o.q.Dev, h), d, T*d, o.head(o.k.Dev, h), d, T*d,
+			0, o.probsOf(h), T, T*T, B)
+	}
+	g.dev.CausalSoftmax(o.probs, o.heads*B, T)
+	for h := 0; h < o.heads; h++ {
+		g.dev.GemmBatched(false, false, T, hd, T, 1, o.probsOf(h), T, T*T, o.head(o.v.Dev, h), d, T*d,
+			0, o.head(o.y.Dev, h), d, T*d, B)
 	}
 }
 
-// seqBuf is sequence b of a [batch·seq, heads·hd] activation.
-func (o *devAttention) seqBuf(x Buf, b int) Buf { return x.Slice(b*o.seq*o.d, (b+1)*o.seq*o.d) }
+// head is x from head h's first column on ([batch·seq, heads·hd] rows).
+func (o *devAttention) head(x Buf, h int) Buf { return x.Slice(h*o.hd, x.N) }
+
+// probsOf is head h's [batch, T, T] scores.
+func (o *devAttention) probsOf(h int) Buf {
+	n := o.batch * o.seq * o.seq
+	return o.probs.Slice(h*n, (h+1)*n)
+}
 
 func (o *devAttention) Backward(g *Graph) {
-	T, d, hd, H := o.seq, o.d, o.hd, o.heads
-	for b := 0; b < o.batch; b++ {
-		p := o.probs.Slice(b*H*T*T, (b+1)*H*T*T)
-		dy := o.seqBuf(o.y.DevGrad, b)
+	T, d, hd, B := o.seq, o.d, o.hd, o.batch
+	for h := 0; h < o.heads; h++ {
+		p, dy := o.probsOf(h), o.head(o.y.DevGrad, h)
 		if !o.v.DevGrad.Nil() { // dV += Pᵀ·dY
-			g.dev.GemmBatched(true, false, T, hd, T, 1, p, T, T*T, dy, d, hd, 1, o.seqBuf(o.v.DevGrad, b), d, hd, H)
+			g.dev.GemmBatched(true, false, T, hd, T, 1, p, T, T*T, dy, d, T*d, 1, o.head(o.v.DevGrad, h), d, T*d, B)
 		}
 		if o.q.DevGrad.Nil() && o.k.DevGrad.Nil() {
 			continue
 		}
 		// dP = dY·Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P))
-		g.dev.GemmBatched(false, true, T, T, hd, 1, dy, d, hd, o.seqBuf(o.v.Dev, b), d, hd, 0, o.dprobs, T, T*T, H)
-		g.dev.CausalSoftmaxBackward(o.dprobs, p, H, T)
+		g.dev.GemmBatched(false, true, T, T, hd, 1, dy, d, T*d, o.head(o.v.Dev, h), d, T*d, 0, o.dprobs, T, T*T, B)
+		g.dev.CausalSoftmaxBackward(o.dprobs, p, B, T)
 		if !o.q.DevGrad.Nil() { // dQ += scale·dS·K
-			g.dev.GemmBatched(false, false, T, hd, T, o.scale, o.dprobs, T, T*T, o.seqBuf(o.k.Dev, b), d, hd, 1, o.seqBuf(o.q.DevGrad, b), d, hd, H)
+			g.dev.GemmBatched(false, false, T, hd, T, o.scale, o.dprobs, T, T*T, o.head(o.k.Dev, h), d, T*d,
+				1, o.head(o.q.DevGrad, h), d, T*d, B)
 		}
 		if !o.k.DevGrad.Nil() { // dK += scale·dSᵀ·Q
-			g.dev.GemmBatched(true, false, T, hd, T, o.scale, o.dprobs, T, T*T, o.seqBuf(o.q.Dev, b), d, hd, 1, o.seqBuf(o.k.DevGrad, b), d, hd, H)
+			g.dev.GemmBatched(true, false, T, hd, T, o.scale, o.dprobs, T, T*T, o.head(o.q.Dev, h), d, T*d,
+				1, o.head(o.k.DevGrad, h), d, T*d, B)
 		}
 	}
 }

@@ -549,12 +549,12 @@ func TestGemmBatched(t *testing.T) {
 	})
 }
 
-// TestAttention composes the device ops that engine.Graph.Attention is made
-// of — strided batched GEMMs over the heads of a sequence and the causal
-// softmax — forward and backward, against the CPU op.
+// TestAttention runs the engine's device attention op (strided batched
+// GEMMs per head over the sequences and the causal softmax, recorded by a
+// device graph) forward and backward against the CPU op.
 func TestAttention(t *testing.T) {
 	forEachDevice(t, func(t *testing.T, dev *Device) {
-		for _, s := range [][3]int{{1, 1, 4}, {2, 5, 3}, {1, 33, 2}} {
+		for _, s := range [][3]int{{1, 1, 4}, {2, 5, 3}, {1, 33, 2}, {3, 17, 2}} {
 			batch, T, heads := s[0], s[1], s[2]
 			const hd = 6
 			d := heads * hd
@@ -572,32 +572,28 @@ func TestAttention(t *testing.T) {
 			g.Forward()
 			g.Backward()
 
-			Q, K, V := up(t, dev, q.Data), up(t, dev, k.Data), up(t, dev, v.Data)
-			dQ, dK, dV := up(t, dev, pre[0]), up(t, dev, pre[1]), up(t, dev, pre[2])
-			dY := up(t, dev, wts)
-			Y := alloc(t, dev, batch*T*d)
-			P, dP := alloc(t, dev, heads*T*T), alloc(t, dev, heads*T*T)
-			scale := float32(1 / math.Sqrt(hd))
-			for b := 0; b < batch; b++ {
-				o := b * T * d
-				qb, kb, vb, yb := Q.Slice(o, Q.N), K.Slice(o, K.N), V.Slice(o, V.N), Y.Slice(o, Y.N)
-				dqb, dkb, dvb, dyb := dQ.Slice(o, dQ.N), dK.Slice(o, dK.N), dV.Slice(o, dV.N), dY.Slice(o, dY.N)
-				// S = scale·Q·Kᵀ per head, P = causal softmax, Y = P·V
-				dev.GemmBatched(false, true, T, T, hd, scale, qb, d, hd, kb, d, hd, 0, P, T, T*T, heads)
-				dev.CausalSoftmax(P, heads, T)
-				dev.GemmBatched(false, false, T, hd, T, 1, P, T, T*T, vb, d, hd, 0, yb, d, hd, heads)
-				// dV += Pᵀ·dY; dP = dY·Vᵀ; dS = softmax backward; dQ += scale·dS·K; dK += scale·dSᵀ·Q
-				dev.GemmBatched(true, false, T, hd, T, 1, P, T, T*T, dyb, d, hd, 1, dvb, d, hd, heads)
-				dev.GemmBatched(false, true, T, T, hd, 1, dyb, d, hd, vb, d, hd, 0, dP, T, T*T, heads)
-				dev.CausalSoftmaxBackward(dP, P, heads, T)
-				dev.GemmBatched(false, false, T, hd, T, scale, dP, T, T*T, kb, d, hd, 1, dqb, d, hd, heads)
-				dev.GemmBatched(true, false, T, hd, T, scale, dP, T, T*T, qb, d, hd, 1, dkb, d, hd, heads)
+			// the same inputs and pre-filled gradients on the device
+			dq, dk, dv := ar.New("q", true, batch*T, d), ar.New("k", true, batch*T, d), ar.New("v", true, batch*T, d)
+			ins := []*engine.Tensor{dq, dk, dv}
+			for i, x := range []*engine.Tensor{q, k, v} {
+				copy(ins[i].Data, x.Data)
 			}
+			engine.ToDevice(dev, ins)
+			for i, x := range ins {
+				dev.Upload(x.DevGrad, pre[i])
+			}
+			dg := engine.NewDeviceGraph(sched.New(1), dev)
+			dy := dg.Attention(dq, dk, dv, T, heads)
+			dg.WeightedSum(dy, wts)
+			dg.Forward()
+			dg.Backward()
 			name := fmt.Sprintf("attention batch %d T %d heads %d", batch, T, heads)
-			near(t, name+" y", down(t, dev, Y), y.Data, tolFP32)
-			near(t, name+" dq", down(t, dev, dQ), q.Grad, tolFP32)
-			near(t, name+" dk", down(t, dev, dK), k.Grad, tolFP32)
-			near(t, name+" dv", down(t, dev, dV), v.Grad, tolFP32)
+			near(t, name+" y", down(t, dev, dy.Dev), y.Data, tolFP32)
+			near(t, name+" dq", down(t, dev, dq.DevGrad), q.Grad, tolFP32)
+			near(t, name+" dk", down(t, dev, dk.DevGrad), k.Grad, tolFP32)
+			near(t, name+" dv", down(t, dev, dv.DevGrad), v.Grad, tolFP32)
+			dg.Release()
+			engine.FreeDevice(dev, ins)
 		}
 	})
 }
