@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/relora-go/relora-go/asm"
 )
@@ -132,6 +133,13 @@ func GroupRows(ids, order, starts, next []int32) (groups int) {
 	}
 	starts[groups] = int32(len(ids))
 	return groups
+}
+
+// DeviceTimer is implemented by devices that time their own work (CUDA
+// events): Timer marks the stream now, and stop waits for the work issued
+// since and returns its time on the device. A graph's profiler uses it.
+type DeviceTimer interface {
+	Timer() (stop func() time.Duration)
 }
 
 // DeviceMemory is implemented by devices that count their memory: bytes

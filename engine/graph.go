@@ -69,9 +69,10 @@ type Graph struct {
 	Training bool
 
 	acts  *Arena
-	dev   Device // nil: the CPU
-	owned []Buf  // device buffers the graph allocated (Release frees them)
-	dgrad []Buf  // device activation gradients, zeroed before backward
+	dev   Device      // nil: the CPU
+	timer DeviceTimer // the device's own timings, for the profiler (nil: wall time)
+	owned []Buf       // device buffers the graph allocated (Release frees them)
+	dgrad []Buf       // device activation gradients, zeroed before backward
 	dtemp map[string]Buf
 	tape  []recorded
 	cur   Frame       // the op being run, for Kernel
@@ -95,6 +96,7 @@ func NewGraph(pool *sched.Pool) *Graph {
 func NewDeviceGraph(pool *sched.Pool, dev Device) *Graph {
 	g := NewGraph(pool)
 	g.dev = dev
+	g.timer, _ = dev.(DeviceTimer)
 	g.dtemp = map[string]Buf{}
 	return g
 }
@@ -236,22 +238,33 @@ func (g *Graph) run(r recorded, phase Phase) {
 	g.cur = Frame{Kernel: r.op.Kind(), Op: r.op.Kind(), Scope: r.scope, Phase: phase}
 	g.kerns = 0
 	start := time.Now()
+	var stop func() time.Duration
+	if g.timer != nil {
+		stop = g.timer.Timer()
+	}
 	if phase == PhaseForward {
 		r.op.Forward(g)
 	} else {
 		r.op.Backward(g)
 	}
+	var d time.Duration
+	switch {
+	case stop != nil:
+		d = stop()
+	case g.dev != nil:
+		g.dev.Sync() // device ops only queue work: wait for it (errors surface at the next Sync)
+		d = time.Since(start)
+	default:
+		d = time.Since(start)
+	}
 	if g.kerns > 0 {
 		return // the op reported its kernels itself
-	}
-	if g.dev != nil {
-		g.dev.Sync() // device ops only queue work: wait for it (errors surface at the next Sync)
 	}
 	var flops int64
 	if f, ok := r.op.(Flopper); ok {
 		flops = f.Flops(phase)
 	}
-	g.Profiler.Record(g.cur, time.Since(start), flops)
+	g.Profiler.Record(g.cur, d, flops)
 }
 
 // Now starts a kernel timing: the current time when a profiler is
@@ -272,10 +285,15 @@ func (g *Graph) Kernel(name string, start time.Time, flops int64) {
 	if g.dev != nil {
 		g.dev.Sync()
 	}
+	g.KernelTime(name, time.Since(start), flops)
+}
+
+// KernelTime reports one kernel of the op being run that took d.
+func (g *Graph) KernelTime(name string, d time.Duration, flops int64) {
 	g.kerns++
 	f := g.cur
 	f.Kernel = name
-	g.Profiler.Record(f, time.Since(start), flops)
+	g.Profiler.Record(f, d, flops)
 }
 
 // chunks splits n rows into at most 4 pieces per thread.

@@ -25,9 +25,16 @@ func (g *Graph) devRopeTable(seq, hd int) (cos, sin Buf) {
 // the current op (the device counterpart of GEMM).
 func (g *Graph) DevGEMM(transA, transB bool, m, n, k int, alpha float32, a Buf, lda int,
 	b Buf, ldb int, beta float32, c Buf, ldc int) {
+	flops := 2 * int64(m) * int64(n) * int64(k)
+	if g.Profiler != nil && g.timer != nil {
+		stop := g.timer.Timer()
+		g.dev.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		g.KernelTime(gemmName(transA, transB), stop(), flops)
+		return
+	}
 	t0 := g.Now()
 	g.dev.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	g.Kernel(gemmName(transA, transB), t0, 2*int64(m)*int64(n)*int64(k))
+	g.Kernel(gemmName(transA, transB), t0, flops)
 }
 
 type devMatmul struct{ *matmulOp }

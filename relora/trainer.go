@@ -254,6 +254,9 @@ func (t *Trainer) Step() (StepResult, error) {
 // optKernel reports an optimizer kernel (flopsPer per trainable element).
 func (t *Trainer) optKernel(name string, start time.Time, flopsPer int64) {
 	if t.Profiler != nil {
+		if t.Device != nil {
+			t.Device.Sync() // the device only queued the work
+		}
 		f := engine.Frame{Kernel: name, Op: "adamw", Scope: "optimizer", Phase: engine.PhaseOptimizer}
 		t.Profiler.Record(f, time.Since(start), flopsPer*int64(t.trainableCount()))
 	}

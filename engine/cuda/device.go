@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"time"
 	"unsafe"
 
 	"github.com/relora-go/relora-go/asm"
@@ -845,4 +846,11 @@ func (d *Device) FromBF16(dst, src Buf, n int) {
 	need("FromBF16 dst", dst, n)
 	need("FromBF16 src", src, ceilDiv(n, 2))
 	d.elementwise(kBF16ToF32, n, append(d.args[:0], pa(dst), pa(src), ia(n)))
+}
+
+// Timer times the work issued from now until stop on the device itself
+// (CUDA events on a GPU, wall time on the emulation): engine.DeviceTimer.
+func (d *Device) Timer() (stop func() time.Duration) {
+	s := d.drv.Timer()
+	return func() time.Duration { return time.Duration(s() * 1e9) }
 }
