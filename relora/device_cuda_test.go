@@ -57,6 +57,7 @@ func tinyOptions(t *testing.T, dev string, mod func(*Options)) Options {
 
 func deviceTrainer(t *testing.T, o Options) *Trainer {
 	t.Helper()
+	t.Setenv("RELORA_EMU_SEED", "7") // the emulation runs blocks, warps and lanes in shuffled orders
 	c, err := LoadCorpus(o)
 	if err != nil {
 		t.Fatal(err)
