@@ -13,6 +13,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/relora-go/relora-go/engine"
 )
 
 //go:embed configs/*.json
@@ -127,7 +129,38 @@ func (c Config) Validate() error {
 	if !(c.NormEps > 0) {
 		return fmt.Errorf("rms_norm_eps must be positive, got %g", c.NormEps)
 	}
+	if p := c.params(); p > engine.MaxAlloc/4 {
+		return fmt.Errorf("hidden_size %d, intermediate_size %d, num_hidden_layers %d and vocab_size %d make %.3g parameters, %s of weights: more than a process can address",
+			c.Hidden, c.Intermediate, c.Layers, c.Vocab, p, engine.Bytes(4*p))
+	}
 	return nil
+}
+
+// params is ParamCount in floating point (no overflow for any sizes).
+func (c Config) params() float64 {
+	d, f := float64(c.Hidden), float64(c.Intermediate)
+	return float64(c.Layers)*(4*d*d+3*d*f+2*d) + 2*float64(c.Vocab)*d + d
+}
+
+// WeightBytes is the memory of the model's float32 weights.
+func (c Config) WeightBytes() float64 { return 4 * c.params() }
+
+// GraphBytes estimates the memory of a recorded training graph for batch
+// sequences of seq tokens: the activations every op keeps for backward
+// and their gradients, attention probabilities, logits (about; what
+// CheckMemory needs to tell a size that fits from one that cannot). rank
+// is the rank of low-rank factors (0: none).
+func (c Config) GraphBytes(batch, seq, rank int) float64 {
+	t, d, f := float64(batch)*float64(seq), float64(c.Hidden), float64(c.Intermediate)
+	layer := 12*t*d + 3*t*f + 7*t*float64(rank) + float64(batch)*float64(c.Heads)*float64(seq)*float64(seq)
+	return 4 * 2 * (float64(c.Layers)*layer + 2*t*d + 2*t*float64(c.Vocab))
+}
+
+// CheckMemory refuses a configuration whose weights (times copies: 1 to
+// load a model, more to train one) plus extra bytes cannot fit in the
+// memory left to this process; what names the job in the error.
+func (c Config) CheckMemory(what string, copies int, extra float64) error {
+	return engine.CheckMemory(fmt.Sprintf("%s (%.3g parameters)", what, c.params()), float64(copies)*c.WeightBytes()+extra)
 }
 
 // HeadDim is hidden_size / num_attention_heads.

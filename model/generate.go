@@ -38,6 +38,13 @@ type Decoder struct {
 func NewDecoder(m *Model, maxLen int, pool *sched.Pool) (*Decoder, error) {
 	c := m.Config
 	d, f, hd := c.Hidden, c.Intermediate, c.HeadDim()
+	if maxLen <= 0 {
+		return nil, fmt.Errorf("model: a decoder needs a positive sequence length, got %d", maxLen)
+	}
+	cache := 4 * (2*float64(c.Layers)*float64(maxLen)*float64(d) + float64(maxLen)*float64(hd+1))
+	if err := engine.CheckMemory(fmt.Sprintf("a key/value cache for %d tokens", maxLen), cache); err != nil {
+		return nil, err
+	}
 	dec := &Decoder{m: m, pool: pool, maxLen: maxLen}
 	for l := range m.Blocks {
 		var ws [7][]float32

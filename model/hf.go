@@ -213,6 +213,9 @@ func LoadHF(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.CheckMemory("loading "+dir, 2, 0); err != nil { // the file's bytes and the model
+		return nil, err
+	}
 	w, err := OpenHFWeights(dir)
 	if err != nil {
 		return nil, err

@@ -71,23 +71,65 @@ func ParseSafetensors(path string, b []byte) (*Safetensors, error) {
 		if !ok {
 			return nil, bad("tensor %q: dtype %q is not supported (F32, F16, BF16, I32, I64)", name, e.Dtype)
 		}
+		lo, hi := e.Offsets[0], e.Offsets[1]
+		if lo < 0 || hi < lo || hi > int64(len(st.data)) {
+			return nil, bad("tensor %q: data range [%d, %d) lies outside the %d data bytes (truncated file?)", name, lo, hi, len(st.data))
+		}
 		count := int64(1)
 		for _, d := range e.Shape {
 			if d < 0 {
 				return nil, bad("tensor %q: negative dimension in shape %v", name, e.Shape)
 			}
+			if d > 0 && count > (1<<62)/int64(size)/int64(d) { // no overflow below
+				return nil, bad("tensor %q: shape %v of %s needs more bytes than a file can hold, the header gives %d", name, e.Shape, e.Dtype, hi-lo)
+			}
 			count *= int64(d)
-		}
-		lo, hi := e.Offsets[0], e.Offsets[1]
-		if lo < 0 || hi < lo || hi > int64(len(st.data)) {
-			return nil, bad("tensor %q: data range [%d, %d) lies outside the %d data bytes (truncated file?)", name, lo, hi, len(st.data))
 		}
 		if hi-lo != count*int64(size) {
 			return nil, bad("tensor %q: shape %v of %s needs %d bytes, the header gives %d", name, e.Shape, e.Dtype, count*int64(size), hi-lo)
 		}
 		st.entries[name] = e
 	}
-	return st, nil
+	return st, st.checkTiling(bad)
+}
+
+// checkTiling checks that the tensors' byte ranges tile the data section
+// exactly, as the format requires: in offset order each begins where the
+// one before ended, the first at 0, the last at the end of the file. Two
+// tensors sharing bytes, a gap and trailing bytes are all refused.
+func (s *Safetensors) checkTiling(bad func(string, ...any) error) error {
+	names := s.Names()
+	sort.SliceStable(names, func(i, j int) bool {
+		a, b := s.entries[names[i]].Offsets, s.entries[names[j]].Offsets
+		return a[0] < b[0] || a[0] == b[0] && a[1] < b[1]
+	})
+	var end int64
+	var gap error // reported only when no two tensors overlap
+	prev := ""
+	for _, n := range names {
+		lo, hi := s.entries[n].Offsets[0], s.entries[n].Offsets[1]
+		switch {
+		case lo < end:
+			return bad("tensor %q: data range [%d, %d) overlaps tensor %q, which ends at %d (each tensor needs bytes of its own)", n, lo, hi, prev, end)
+		case lo > end && gap == nil:
+			gap = bad("tensor %q: data range [%d, %d) leaves a gap of %d bytes after %s (tensors must be contiguous)", n, lo, hi, lo-end, describe(prev))
+		}
+		end, prev = hi, n
+	}
+	if gap != nil {
+		return gap
+	}
+	if end != int64(len(s.data)) {
+		return bad("%d bytes after the last tensor's data (at %d) that no tensor covers (tensors must fill the file)", int64(len(s.data))-end, end)
+	}
+	return nil
+}
+
+func describe(tensor string) string {
+	if tensor == "" {
+		return "the header"
+	}
+	return fmt.Sprintf("tensor %q", tensor)
 }
 
 // Names lists the tensors in the file, sorted.

@@ -2,11 +2,10 @@ package relora
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,15 +20,32 @@ import (
 
 // A checkpoint is a directory <save_dir>/model_<update>/ holding
 //
-//	model.safetensors    every tensor (W0, lora_A, lora_B, embeddings, norms, head)
+//	model.safetensors     every tensor (W0, lora_A, lora_B, embeddings, norms, head)
 //	optimizer.safetensors the AdamW moments, <name>.exp_avg and <name>.exp_avg_sq
-//	training_state.json  counters, data position, random streams, options, file hashes
+//	config.json           the model's Hugging Face configuration
+//	training_state.json   counters, data position, random streams, options
+//	SHA256SUMS            the sha256 of each of the four (sha256sum -c reads it)
 //
 // It is written into a hidden temporary directory and renamed into place,
-// so a crash at any instant leaves the previous checkpoints intact; the
-// hashes in training_state.json catch a damaged file on resume.
+// so a crash at any instant leaves the previous checkpoints intact. Every
+// reader (resume, eval, export, generate, --init_from) checks the hashes
+// first: a damaged or edited file, training_state.json included, is
+// refused with its name. Format 1 (earlier builds) had no SHA256SUMS, only
+// the hashes of the two safetensors files inside training_state.json.
+//
+// A run saves the checkpoint of update N after everything it logs for N
+// (the update, its events, its evaluation), so a resumed run's
+// metrics.jsonl continues exactly where the checkpoint's ends.
 
-const checkpointFormat = 1
+const checkpointFormat = 2
+
+// The files of a checkpoint.
+const (
+	modelFile     = "model.safetensors"
+	optimizerFile = "optimizer.safetensors"
+	configFile    = "config.json"
+	stateFile     = "training_state.json"
+)
 
 type trainingState struct {
 	Format     int               `json:"format"`
@@ -44,7 +60,7 @@ type trainingState struct {
 	DataNext   int               `json:"data_next"`
 	Streams    map[string][]byte `json:"random_streams"`
 	Options    Options           `json:"options"`
-	Files      map[string]string `json:"sha256"`
+	Files      map[string]string `json:"sha256,omitempty"` // format 1 only (SHA256SUMS replaces it)
 }
 
 // CheckpointDir is the directory name of the checkpoint after update n.
@@ -72,61 +88,63 @@ func (t *Trainer) optimizerTensors() []model.Named {
 }
 
 // SaveCheckpoint writes the checkpoint of the current update and, with
-// KeepCheckpoints, removes the oldest ones beyond that count.
-func (t *Trainer) SaveCheckpoint() (string, error) {
+// KeepCheckpoints, removes the oldest ones beyond that count. Weights or
+// moments that are not all finite are refused (ErrNonFinite) before
+// anything is written; a failed write leaves no partial directory.
+func (t *Trainer) SaveCheckpoint() (dir string, err error) {
 	if err := t.SyncHost(); err != nil {
 		return "", err
 	}
-	dir := CheckpointDir(t.Opts.SaveDir, t.Update)
+	if err := t.checkFinite(); err != nil {
+		return "", err
+	}
+	dir = CheckpointDir(t.Opts.SaveDir, t.Update)
 	tmp := filepath.Join(t.Opts.SaveDir, fmt.Sprintf(".model_%d.tmp", t.Update))
-	os.RemoveAll(tmp)
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	st := trainingState{
 		Format: checkpointFormat, Update: t.Update, TokensSeen: t.TokensSeen, StageStart: t.stageStart,
 		Wrapped: t.Layers != nil, Merges: t.Merges, Resets: t.Resets, AdamStep: t.opt.Step,
 		DataEpoch: t.train.Epoch, DataNext: t.train.Next, Streams: map[string][]byte{}, Options: t.Opts,
-		Files: map[string]string{},
 	}
 	for name, s := range t.streams() {
 		st.Streams[name] = s.State()
 	}
-	files := map[string][]model.Named{"model.safetensors": t.Model.Tensors(), "optimizer.safetensors": t.optimizerTensors()}
-	for name, tensors := range files {
-		path := filepath.Join(tmp, name)
-		if err := model.WriteSafetensors(path, tensors, nil); err != nil {
-			return "", fmt.Errorf("checkpoint: %w", err)
-		}
-		sum, err := fileHash(path)
-		if err != nil {
-			return "", err
-		}
-		st.Files[name] = sum
+	if err := model.WriteSafetensors(filepath.Join(tmp, modelFile), t.Model.Tensors(), nil); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := model.WriteSafetensors(filepath.Join(tmp, optimizerFile), t.optimizerTensors(), nil); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	cfg, err := t.Model.Config.HFConfig()
 	if err != nil {
 		return "", err
 	}
-	if err := data.WriteFileAtomic(filepath.Join(tmp, "config.json"), append(cfg, '\n')); err != nil {
+	if err := data.WriteFileAtomic(filepath.Join(tmp, configFile), append(cfg, '\n')); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	js, _ := json.MarshalIndent(st, "", "  ")
-	if err := data.WriteFileAtomic(filepath.Join(tmp, "training_state.json"), append(js, '\n')); err != nil {
+	js, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	if _, err := os.Stat(dir); err == nil { // replacing a checkpoint of the same update
-		old := dir + ".old"
-		os.RemoveAll(old)
-		if err := os.Rename(dir, old); err != nil {
-			return "", fmt.Errorf("checkpoint: %w", err)
-		}
-		defer os.RemoveAll(old)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := data.WriteFileAtomic(filepath.Join(tmp, stateFile), append(js, '\n')); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	syncDir(t.Opts.SaveDir)
+	if err := data.WriteManifest(tmp, []string{modelFile, optimizerFile, configFile, stateFile}); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := data.ReplaceDir(tmp, dir); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
 	if k := t.Opts.KeepCheckpoints; k > 0 {
 		all, _ := listCheckpoints(t.Opts.SaveDir)
 		for i := 0; i+k < len(all); i++ {
@@ -136,20 +154,19 @@ func (t *Trainer) SaveCheckpoint() (string, error) {
 	return dir, nil
 }
 
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+// checkFinite refuses weights or optimizer moments that hold a NaN or an
+// infinity: a checkpoint of them could only fail again on resume. It
+// costs one pass over the weights and moments per checkpoint; the update
+// itself checks only the loss and the gradient norm.
+func (t *Trainer) checkFinite() error {
+	err := model.CheckFinite(fmt.Sprintf("the weights after update %d", t.Update), t.Model.Tensors())
+	if err == nil {
+		err = model.CheckFinite(fmt.Sprintf("the AdamW moments after update %d", t.Update), t.optimizerTensors())
 	}
-}
-
-func fileHash(path string) (string, error) {
-	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("%w: %v; nothing saved (%s)", ErrNonFinite, err, t.nonFiniteHint())
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	return nil
 }
 
 // listCheckpoints returns the update numbers of the complete checkpoints
@@ -169,7 +186,7 @@ func listCheckpoints(saveDir string) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(saveDir, e.Name(), "training_state.json")); err == nil {
+		if _, err := os.Stat(filepath.Join(saveDir, e.Name(), stateFile)); err == nil {
 			steps = append(steps, step)
 		}
 	}
@@ -188,6 +205,105 @@ func LatestCheckpoint(saveDir string) string {
 
 // ErrCheckpoint marks a checkpoint that cannot be used.
 var ErrCheckpoint = errors.New("checkpoint refused")
+
+// readCheckpoint checks a checkpoint's files against their recorded hashes
+// and returns its parsed training state. Every error names the file.
+func readCheckpoint(dir string) (*trainingState, error) {
+	sums, err := data.VerifyManifest(dir)
+	switch {
+	case err == nil:
+		for _, name := range []string{stateFile, modelFile, optimizerFile} {
+			if _, ok := sums[name]; !ok {
+				return nil, fmt.Errorf("%s does not list %s (the file is damaged)", filepath.Join(dir, data.ManifestFile), name)
+			}
+		}
+	case errors.Is(err, os.ErrNotExist): // format 1, or not a checkpoint: the state says
+	default:
+		return nil, err
+	}
+	path := filepath.Join(dir, stateFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseTrainingState(path, raw)
+	if err != nil {
+		return nil, err
+	}
+	if sums != nil {
+		return st, nil
+	}
+	if st.Format != 1 {
+		return nil, fmt.Errorf("%s is missing: a checkpoint of format %d records the sha256 of its files there (the checkpoint is incomplete or damaged)",
+			filepath.Join(dir, data.ManifestFile), st.Format)
+	}
+	for _, name := range []string{modelFile, optimizerFile} { // format 1: the hashes in the state
+		sum, err := data.FileSHA256(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		if sum != st.Files[name] {
+			return nil, fmt.Errorf("%s is damaged (its sha256 differs from the one %s recorded when it was saved)", filepath.Join(dir, name), stateFile)
+		}
+	}
+	return st, nil
+}
+
+// parseTrainingState decodes and checks a training_state.json; path names
+// it in errors, with the field at fault.
+func parseTrainingState(path string, raw []byte) (*trainingState, error) {
+	var st trainingState
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("%s is not a valid training state: %v", path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%s is not a valid training state: data after its JSON object", path)
+	}
+	if len(st.Files) == 0 {
+		st.Files = nil // as omitempty writes it
+	}
+	if st.Format != 1 && st.Format != checkpointFormat {
+		return nil, fmt.Errorf("%s: field \"format\" is %d, this build reads formats 1 and %d (continue the run with the build that wrote it)", path, st.Format, checkpointFormat)
+	}
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%s: field %q %s (the file is damaged or was edited)", path, field, fmt.Sprintf(format, a...))
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"update_step", int64(st.Update)}, {"tokens_seen", st.TokensSeen}, {"stage_start", int64(st.StageStart)},
+		{"n_lora_restarts", int64(st.Merges)}, {"n_optimizer_resets", int64(st.Resets)}, {"adam_step", int64(st.AdamStep)},
+		{"data_epoch", int64(st.DataEpoch)}, {"data_next", int64(st.DataNext)}} {
+		if f.v < 0 {
+			return nil, bad(f.name, "is %d, it cannot be negative", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"stage_start", st.StageStart}, {"adam_step", st.AdamStep}, {"n_lora_restarts", st.Merges}, {"n_optimizer_resets", st.Resets}} {
+		if f.v > st.Update {
+			return nil, bad(f.name, "is %d, more than the update_step %d", f.v, st.Update)
+		}
+	}
+	// The options are not validated here: a resume compares them with its
+	// own (validated) ones, and eval or export need only the factors'
+	// shape, which Wrap checks; earlier builds accepted some that this one
+	// refuses to start a run with.
+	if st.Update > st.Options.Steps {
+		return nil, bad("update_step", "is %d, beyond the run's %d updates", st.Update, st.Options.Steps)
+	}
+	if st.Wrapped && !st.Options.LowRank() {
+		return nil, bad("wrapped", "is true for a full-rank run")
+	}
+	for name, b := range st.Streams {
+		if err := NewStream(0, 0).Restore(b); err != nil {
+			return nil, bad("random_streams", "holds an invalid stream %q: %v", name, err)
+		}
+	}
+	return &st, nil
+}
 
 // compatible reports the first option that differs in a way that would
 // make the continued run not the run the checkpoint belongs to.
@@ -213,29 +329,12 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	refuse := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrCheckpoint, dir, fmt.Sprintf(format, a...))
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "training_state.json"))
+	st, err := readCheckpoint(dir)
 	if err != nil {
-		return refuse("%v", err)
-	}
-	var st trainingState
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&st); err != nil {
-		return refuse("training_state.json is not valid: %v", err)
-	}
-	if st.Format != checkpointFormat {
-		return refuse("format %d, this build reads format %d", st.Format, checkpointFormat)
+		return fmt.Errorf("%w: %v: resume from another checkpoint (--resume_from), or remove this one for --autoresume to take the one before", ErrCheckpoint, err)
 	}
 	if err := compatible(st.Options, t.Opts); err != nil {
 		return refuse("%v", err)
-	}
-	for _, name := range []string{"model.safetensors", "optimizer.safetensors"} {
-		sum, err := fileHash(filepath.Join(dir, name))
-		if err != nil {
-			return refuse("%v", err)
-		}
-		if sum != st.Files[name] {
-			return refuse("%s is damaged (its sha256 differs from the one recorded when it was saved)", name)
-		}
 	}
 	if st.Wrapped && t.Layers == nil {
 		if err := t.wrap(); err != nil {
@@ -245,17 +344,20 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	if !st.Wrapped && t.Layers != nil {
 		return refuse("it holds a full-rank model, this run starts low-rank")
 	}
-	weights, err := model.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	weights, err := model.ReadSafetensors(filepath.Join(dir, modelFile))
 	if err != nil {
 		return refuse("%v", err)
 	}
 	if err := t.Model.LoadWeights(weights); err != nil {
 		return refuse("%v", err)
 	}
+	if err := model.CheckFinite(weights.Path, t.Model.Tensors()); err != nil {
+		return refuse("%v: resume from an earlier checkpoint", err)
+	}
 	for _, l := range t.Layers {
 		l.Invalidate()
 	}
-	moments, err := model.ReadSafetensors(filepath.Join(dir, "optimizer.safetensors"))
+	moments, err := model.ReadSafetensors(filepath.Join(dir, optimizerFile))
 	if err != nil {
 		return refuse("%v", err)
 	}
@@ -266,12 +368,15 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 		}
 		copy(n.T.Data, data)
 	}
+	if err := model.CheckFinite(moments.Path, t.optimizerTensors()); err != nil {
+		return refuse("%v: resume from an earlier checkpoint", err)
+	}
 	for name, s := range t.streams() {
 		if err := s.Restore(st.Streams[name]); err != nil {
 			return refuse("random stream %q: %v", name, err)
 		}
 	}
-	if st.DataNext < 0 || st.DataNext > t.train.Windows() {
+	if st.DataNext > t.train.Windows() {
 		return refuse("data position %d is beyond the %d sequences of the data", st.DataNext, t.train.Windows())
 	}
 	t.opt.Step = st.AdamStep

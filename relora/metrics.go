@@ -6,15 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 
 	"github.com/relora-go/relora-go/data"
 )
 
-// Metrics appends one JSON object per line to metrics.jsonl.
+// Metrics appends one JSON object per line to metrics.jsonl. The first
+// write error sticks (Err): the run checks it after every update and stops.
 type Metrics struct {
-	f *os.File
-	w *bufio.Writer
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	err  error
 }
 
 // UpdateRecord is logged after every optimizer update.
@@ -40,13 +45,27 @@ func OpenMetrics(path string) (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	return &Metrics{f: f, w: bufio.NewWriter(f)}, nil
+	return &Metrics{path: path, f: f, w: bufio.NewWriter(f)}, nil
 }
 
 func (m *Metrics) write(v any) {
-	b, _ := json.Marshal(v)
-	m.w.Write(append(b, '\n'))
-	m.w.Flush()
+	if m.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		_, err = m.w.Write(append(b, '\n'))
+	}
+	if err == nil {
+		err = m.w.Flush()
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said once
+		}
+		m.err = fmt.Errorf("writing %s: %w", m.path, err)
+	}
 }
 
 // Update logs an update.
@@ -64,22 +83,44 @@ func (m *Metrics) Event(step int, event string, fields map[string]any) {
 	m.write(rec)
 }
 
-// Close flushes and closes the file.
+// Err is the first error of a write since the file was opened.
+func (m *Metrics) Err() error { return m.err }
+
+// Sync flushes the file to stable storage (before a checkpoint, which
+// vouches for every line up to its update) and returns the first error.
+func (m *Metrics) Sync() error {
+	if m.err == nil {
+		if err := m.f.Sync(); err != nil {
+			m.err = fmt.Errorf("writing %s: %w", m.path, err)
+		}
+	}
+	return m.err
+}
+
+// Close flushes and closes the file; it returns the first error.
 func (m *Metrics) Close() error {
-	m.w.Flush()
-	return m.f.Close()
+	if m.f == nil {
+		return m.err
+	}
+	if err := m.f.Close(); err != nil && m.err == nil {
+		m.err = fmt.Errorf("writing %s: %w", m.path, err)
+	}
+	m.f = nil
+	return m.err
 }
 
 // TruncateMetrics drops the lines of a metrics file logged after update
-// upTo (a resumed run logs those updates again). It rewrites the file
-// atomically; a missing file is fine.
+// upTo (a resumed run logs those updates again; a fresh start, upTo 0,
+// drops them all) and a torn line a crash left. It rewrites the file
+// atomically when that changes it; a missing file is fine, and a path that
+// is not a regular file (a pipe, a device) is left alone.
 func TruncateMetrics(path string, upTo int) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || err == nil && !fi.Mode().IsRegular() {
 		return nil
 	}
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("metrics: %w", err)
 	}
 	var kept []byte
 	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
@@ -87,9 +128,36 @@ func TruncateMetrics(path string, upTo int) error {
 			Step *int `json:"update_step"`
 		}
 		if json.Unmarshal(line, &rec) != nil || rec.Step == nil || *rec.Step > upTo {
-			continue // a torn last line, or an update the resumed run will redo
+			continue // a torn line, or an update the resumed run will redo
 		}
 		kept = append(kept, line...)
+		if kept[len(kept)-1] != '\n' { // a complete record whose newline a crash lost
+			kept = append(kept, '\n')
+		}
 	}
-	return data.WriteFileAtomic(path, kept)
+	if bytes.Equal(kept, b) {
+		return nil
+	}
+	if err := data.WriteFileAtomic(path, kept); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// stickyWriter passes writes through and keeps the first error (the run
+// checks it after every update).
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 )
 
 // Options is everything a training run is configured by. Field comments
@@ -104,7 +105,8 @@ func (o Options) Validate() error {
 		flag string
 		v    int
 	}{{"--warmup_steps", o.WarmupSteps}, {"--eval_every", o.EvalEvery}, {"--eval_batches", o.EvalBatches},
-		{"--log_every", o.LogEvery}, {"--threads", o.Threads}, {"--total_batch_size", o.TotalBatchSize}}
+		{"--log_every", o.LogEvery}, {"--threads", o.Threads}, {"--total_batch_size", o.TotalBatchSize},
+		{"--save_every", o.SaveEvery}, {"--keep_checkpoints", o.KeepCheckpoints}}
 	for _, p := range nonneg {
 		if p.v < 0 {
 			return fmt.Errorf("%s must not be negative, got %d", p.flag, p.v)
@@ -119,8 +121,17 @@ func (o Options) Validate() error {
 	if !(o.WarmStartLR >= 0) || o.WarmStartLR > 10 {
 		return fmt.Errorf("--warm_start_lr must be in [0, 10], got %g", o.WarmStartLR)
 	}
-	if !(o.WeightDecay >= 0) {
-		return fmt.Errorf("--weight_decay must not be negative, got %g", o.WeightDecay)
+	if !(o.WeightDecay >= 0 && o.WeightDecay <= 1) {
+		return fmt.Errorf("--weight_decay must be in [0, 1] (AdamW's decoupled decay; 0.01 to 0.1 is usual), got %g", o.WeightDecay)
+	}
+	if lr := max(o.LR, o.WarmStartLR); lr*o.WeightDecay >= 1 {
+		return fmt.Errorf("--weight_decay %g at --lr %g would scale every weight by 1 − lr·wd = %g per update (it must stay in (0, 1)): lower one of them", o.WeightDecay, lr, 1-lr*o.WeightDecay)
+	}
+	if math.IsNaN(o.ClipGradNorm) || math.IsInf(o.ClipGradNorm, 0) {
+		return fmt.Errorf("--clip_grad_norm must be a number (<= 0 disables clipping), got %g", o.ClipGradNorm)
+	}
+	if math.IsNaN(o.MinLRRatio) || math.IsInf(o.MinLRRatio, 0) {
+		return fmt.Errorf("--min_lr_ratio must be in (0, 1], got %g", o.MinLRRatio)
 	}
 	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
 		return fmt.Errorf("--adam_beta1 and --adam_beta2 must be in [0, 1), got %g and %g", o.Beta1, o.Beta2)
@@ -157,12 +168,19 @@ func (o Options) Validate() error {
 		if o.LoraR <= 0 {
 			return fmt.Errorf("--lora_r must be positive, got %d", o.LoraR)
 		}
-		if o.LoraDropout < 0 || o.LoraDropout >= 1 {
+		if !(o.LoraDropout >= 0 && o.LoraDropout < 1) {
 			return fmt.Errorf("--lora_dropout must be in [0, 1), got %g", o.LoraDropout)
+		}
+		if !(o.LoraAlpha > 0) || math.IsInf(o.LoraAlpha, 0) {
+			return fmt.Errorf("--lora_alpha must be positive (the factor scale is lora_alpha/lora_r), got %g", o.LoraAlpha)
 		}
 	}
 	if err := o.Schedule().Validate(); err != nil {
 		return err
+	}
+	if stage := o.Steps - o.WarmStartSteps; o.WarmupSteps > stage {
+		return fmt.Errorf("--warmup_steps %d is longer than the %d updates it warms up (--num_training_steps %d less --warm_start_steps %d), so the learning rate would never reach --lr: use --warmup_steps %d or less",
+			o.WarmupSteps, stage, o.Steps, o.WarmStartSteps, stage)
 	}
 	if o.WarmStartSteps > 0 {
 		return o.warmSchedule().Validate()

@@ -52,6 +52,9 @@ type Trainer struct {
 	factors *Stream   // redraws A at every restart
 	prune   *Stream   // random pruning
 	scratch []float32 // magnitude-pruning scratch
+
+	startFrom   string // the checkpoint or --init_from model this run began from ("": none)
+	startUpdate int    // the update it began at
 }
 
 // NewTrainer builds the model, graph, optimizer and data pipeline. The
@@ -80,6 +83,13 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 		fmt.Fprintf(out, "note: vocab_size %d of %s replaced by the tokenizer's %d\n", cfg.Vocab, opts.ModelConfig, corpus.Vocab)
 		cfg.Vocab = corpus.Vocab
 	}
+	source := opts.ModelConfig
+	if opts.InitFrom != "" {
+		source = opts.InitFrom
+	}
+	if err := checkSizes(opts, cfg, source); err != nil {
+		return nil, err
+	}
 	train, err := data.NewBatcher(corpus.TrainSource, data.Int32s(corpus.Train), opts.MaxLength, opts.BatchSize, opts.Seed)
 	if err != nil {
 		return nil, err
@@ -88,7 +98,7 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 		return nil, fmt.Errorf("validation data %s has %d tokens, fewer than one sequence of max_length %d needs (%d)",
 			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
 	}
-	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON}
+	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON, startFrom: opts.InitFrom}
 	if t.Device, err = engine.OpenDevice(opts.Device, opts.DType); err != nil {
 		return nil, err
 	}
@@ -232,7 +242,7 @@ func (t *Trainer) Step() (StepResult, error) {
 	t.optKernel("grad_norm", t0, 2)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(r.GradNorm) || math.IsInf(r.GradNorm, 0) {
 		t.opt.ZeroGrads()
-		return r, fmt.Errorf("%w at update %d: loss %v, gradient norm %v (try a lower --lr)", ErrNonFinite, t.Update+1, loss, r.GradNorm)
+		return r, fmt.Errorf("%w at update %d: loss %v, gradient norm %v (%s)", ErrNonFinite, t.Update+1, loss, r.GradNorm, t.nonFiniteHint())
 	}
 	t0 = g.Now()
 	t.opt.Apply(t.Pool, r.LR, engine.ClipCoef(r.GradNorm, t.Opts.ClipGradNorm))
@@ -298,24 +308,40 @@ func MeanLoss(f *model.Forward, toks data.Tokens, seq, windows int) (float64, in
 
 // Run trains for the configured number of updates, logging to Out and to
 // metrics.jsonl in the save directory, evaluating every EvalEvery updates
-// and at the end, and saving the final model.
+// and at the end, and saving the final model. metrics.jsonl keeps only the
+// lines up to the update the run starts from (none when it starts fresh):
+// what an interrupted run logged after its last checkpoint is logged
+// again. The first failed write of a log, a checkpoint or the model stops
+// the run with the path and the reason.
 func (t *Trainer) Run() error {
 	o := t.Opts
-	if err := os.MkdirAll(o.SaveDir, 0o755); err != nil {
-		return fmt.Errorf("--save_dir: %w", err)
-	}
 	resume := o.ResumeFrom
 	if resume == "" && o.Autoresume {
 		resume = LatestCheckpoint(o.SaveDir)
 	}
-	metricsPath := filepath.Join(o.SaveDir, "metrics.jsonl")
-	if resume != "" {
+	if resume != "" { // before anything is written: a refused resume leaves no trace
 		if err := t.LoadCheckpoint(resume); err != nil {
 			return err
 		}
-		if err := TruncateMetrics(metricsPath, t.Update); err != nil {
-			return err
+		t.startFrom, t.startUpdate = resume, t.Update
+	}
+	if err := os.MkdirAll(o.SaveDir, 0o755); err != nil {
+		return fmt.Errorf("--save_dir: %w", err)
+	}
+	// what interrupted writes left: temporary files, a half-written
+	// checkpoint or final/
+	for _, dir := range []string{o.SaveDir, filepath.Join(o.SaveDir, "final")} {
+		if err := data.RemoveTemps(dir); err != nil {
+			return fmt.Errorf("--save_dir: %w", err)
 		}
+	}
+	// metrics.jsonl continues where the state does: what an interrupted
+	// run logged after it (all of it when starting fresh) is dropped
+	metricsPath := filepath.Join(o.SaveDir, "metrics.jsonl")
+	if err := TruncateMetrics(metricsPath, t.Update); err != nil {
+		return err
+	}
+	if resume != "" {
 		fmt.Fprintf(t.Out, "resumed from %s at update %d\n", resume, t.Update)
 	}
 	if t.tokJSON != nil {
@@ -329,6 +355,18 @@ func (t *Trainer) Run() error {
 	}
 	t.metrics = m
 	defer m.Close()
+	out := &stickyWriter{w: t.Out}
+	t.Out = out
+	defer func() { t.Out = out.w }()
+	logErr := func() error { // the first failed write of a log stops the run
+		if err := m.Err(); err != nil {
+			return err
+		}
+		if out.err != nil {
+			return fmt.Errorf("writing the progress log: %w", out.err)
+		}
+		return nil
+	}
 	cfg := t.Model.Config
 	fmt.Fprintf(t.Out, "model %s: d %d, %d layers, %d heads, ffn %d, vocab %d, %.2fM parameters; %d threads\n",
 		o.ModelConfig, cfg.Hidden, cfg.Layers, cfg.Heads, cfg.Intermediate, cfg.Vocab, float64(cfg.ParamCount())/1e6, t.Pool.Threads())
@@ -352,17 +390,30 @@ func (t *Trainer) Run() error {
 				t.Update, o.Steps, r.Loss, r.LR, r.GradNorm, tps, time.Since(start).Round(time.Second))
 			windowStart, windowTokens = time.Now(), 0
 		}
+		if (o.EvalEvery > 0 && t.Update%o.EvalEvery == 0) || t.Update == o.Steps {
+			vl := t.Evaluate()
+			if math.IsNaN(vl) || math.IsInf(vl, 0) {
+				return fmt.Errorf("%w: validation loss %v after update %d (%s)", ErrNonFinite, vl, t.Update, t.nonFiniteHint())
+			}
+			m.Eval(EvalRecord{Step: t.Update, ValLoss: vl, ValPPL: math.Exp(vl)})
+			fmt.Fprintf(t.Out, "eval   %5d  val_loss %.4f  val_ppl %.2f\n", t.Update, vl, math.Exp(vl))
+		}
+		if err := logErr(); err != nil {
+			return err
+		}
+		// The checkpoint of an update follows everything logged for it (the
+		// evaluation reads the weights and draws no random numbers, so the
+		// state saved is the same either way): a run resumed from it logs
+		// exactly the lines the uninterrupted run logs after it.
 		if o.SaveEvery > 0 && t.Update%o.SaveEvery == 0 {
+			if err := m.Sync(); err != nil {
+				return err
+			}
 			dir, err := t.SaveCheckpoint()
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(t.Out, "saved  %5d  %s\n", t.Update, dir)
-		}
-		if (o.EvalEvery > 0 && t.Update%o.EvalEvery == 0) || t.Update == o.Steps {
-			vl := t.Evaluate()
-			m.Eval(EvalRecord{Step: t.Update, ValLoss: vl, ValPPL: math.Exp(vl)})
-			fmt.Fprintf(t.Out, "eval   %5d  val_loss %.4f  val_ppl %.2f\n", t.Update, vl, math.Exp(vl))
 		}
 	}
 	// final/ holds a plain LLaMA: the open low-rank phase merged in.
@@ -370,16 +421,18 @@ func (t *Trainer) Run() error {
 	if err := t.SyncHost(); err != nil {
 		return err
 	}
-	if err := Unwrap(t.Model, t.Pool).Save(final); err != nil {
+	plain := Unwrap(t.Model, t.Pool)
+	if err := model.CheckFinite("the final model", plain.Tensors()); err != nil {
+		return fmt.Errorf("%w: %v; nothing saved (%s)", ErrNonFinite, err, t.nonFiniteHint())
+	}
+	if err := SaveModelDir(final, plain, t.tokJSON); err != nil {
 		return err
 	}
-	if t.tokJSON != nil {
-		if err := data.WriteFileAtomic(filepath.Join(final, TokenizerFile), t.tokJSON); err != nil {
-			return err
-		}
-	}
 	fmt.Fprintf(t.Out, "done in %s; model saved to %s\n", time.Since(start).Round(time.Second), final)
-	return nil
+	if err := logErr(); err != nil {
+		return err
+	}
+	return m.Close()
 }
 
 // afterUpdate runs what follows an update in the reference loop: the end of

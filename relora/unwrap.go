@@ -1,13 +1,13 @@
 package relora
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/relora-go/relora-go/data"
 	"github.com/relora-go/relora-go/engine/gemm"
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/model"
@@ -53,22 +53,22 @@ func Unwrap(m *model.Model, pool *sched.Pool) *model.Model {
 
 // LoadCheckpointModel reads a training checkpoint (model_<N>/) into a plain
 // model: the run's options from training_state.json say whether and how
-// the projections were wrapped, and the factors are merged (Unwrap).
+// the projections were wrapped, and the factors are merged (Unwrap). The
+// files are checked against their hashes first.
 func LoadCheckpointModel(dir string) (*model.Model, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "training_state.json"))
+	st, err := readCheckpoint(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, fmt.Errorf("checkpoint %s: %v: use another checkpoint", dir, err)
 	}
-	var st trainingState
-	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&st); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: training_state.json is not valid: %v", dir, err)
-	}
-	weights, err := model.ReadSafetensors(filepath.Join(dir, "model.safetensors"))
+	weights, err := model.ReadSafetensors(filepath.Join(dir, modelFile))
 	if err != nil {
 		return nil, err
 	}
 	cfg, err := checkpointConfig(dir, st.Options, weights)
 	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckMemory("loading "+dir, 3, 0); err != nil { // file, wrapped model, plain model
 		return nil, err
 	}
 	m := model.New(cfg)
@@ -106,12 +106,28 @@ func checkpointConfig(dir string, o Options, weights *model.Safetensors) (model.
 
 // LoadModelDir loads a plain model from a training checkpoint
 // (model_<N>/ with training_state.json; its ReLoRA factors are merged), a
-// run's final/ directory or a Hugging Face LLaMA directory.
+// run's final/ directory or a Hugging Face LLaMA directory. The files a
+// SHA256SUMS lists are checked against it, and a model with a NaN or an
+// infinite weight is refused.
 func LoadModelDir(dir string) (*model.Model, error) {
-	if _, err := os.Stat(filepath.Join(dir, "training_state.json")); err == nil {
+	m, err := loadModelDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.CheckFinite(dir, m.Tensors()); err != nil {
+		return nil, fmt.Errorf("%v: the model is damaged or diverged in training; use another checkpoint", err)
+	}
+	return m, nil
+}
+
+func loadModelDir(dir string) (*model.Model, error) {
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
 		return LoadCheckpointModel(dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
+		if _, err := data.VerifyManifest(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%v: use another copy (or, if you changed it on purpose, remove %s)", err, filepath.Join(dir, data.ManifestFile))
+		}
 		if w, err := model.OpenHFWeights(dir); err == nil {
 			for _, name := range w.Names() {
 				if strings.Contains(name, ".lora_") {
@@ -125,4 +141,45 @@ func LoadModelDir(dir string) (*model.Model, error) {
 		return nil, fmt.Errorf("%s: not a directory", dir)
 	}
 	return nil, fmt.Errorf("%s: neither a training checkpoint (training_state.json) nor a model directory (config.json)", dir)
+}
+
+// SaveModelDir writes a plain model as the directory dir, whole:
+// model.safetensors, config.json, tokenizer.json (unless tokJSON is nil)
+// and their SHA256SUMS go into a temporary directory beside it that is
+// renamed over dir, so a crash or a full disk leaves the old dir (or
+// none), never a partial one. A run's final/ is written so.
+func SaveModelDir(dir string, m *model.Model, tokJSON []byte) (err error) {
+	tmp := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := WriteModelFiles(tmp, m, tokJSON); err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	if err := data.ReplaceDir(tmp, dir); err != nil {
+		return fmt.Errorf("saving %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteModelFiles writes model.safetensors, config.json, tokenizer.json
+// (unless tokJSON is nil) and SHA256SUMS into dir (created if needed),
+// each file atomically, leaving other files in dir alone.
+func WriteModelFiles(dir string, m *model.Model, tokJSON []byte) error {
+	if err := m.Save(dir); err != nil {
+		return err
+	}
+	files := []string{modelFile, configFile}
+	if tokJSON != nil {
+		if err := data.WriteFileAtomic(filepath.Join(dir, TokenizerFile), tokJSON); err != nil {
+			return err
+		}
+		files = append(files, TokenizerFile)
+	}
+	return data.WriteManifest(dir, files)
 }

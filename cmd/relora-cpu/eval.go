@@ -42,6 +42,12 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if ctx := m.Config.MaxSeq; ctx > 0 && *maxLen > ctx {
+		return fmt.Errorf("--max_length %d exceeds the model's context of %d tokens (max_sequence_length in %s/config.json): use --max_length %d or less", *maxLen, ctx, *ckpt, ctx)
+	}
+	if err := m.Config.CheckMemory(fmt.Sprintf("evaluating batches of %d × %d tokens", *batch, *maxLen), 1, m.Config.GraphBytes(*batch, *maxLen, 0)); err != nil {
+		return err
+	}
 	tok, _, _, err := findTokenizer(*ckpt, *tokPath, m.Config.Vocab, stderr)
 	if err != nil {
 		return err
@@ -77,6 +83,9 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		if err := dev.Sync(); err != nil {
 			return fmt.Errorf("eval on %s: %w", dev.Name(), err)
 		}
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("eval %s on %s: the loss is %v: the model's outputs overflow (a damaged or diverged model)", *ckpt, src, loss)
 	}
 	fmt.Fprintf(stdout, "eval %s on %s: %d tokens in %d sequences of %d: loss %.4f nats/token, perplexity %.3f (%.1f s)\n",
 		*ckpt, src, n, windows, seq, loss, math.Exp(loss), time.Since(start).Seconds())

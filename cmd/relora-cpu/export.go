@@ -74,13 +74,12 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Save(*out); err != nil {
-		return err
+	save := relora.WriteModelFiles // into an existing directory: our files replaced, the others left
+	if _, err := os.Stat(*out); err != nil {
+		save = relora.SaveModelDir // a new directory: written whole or not at all
 	}
-	if tokJSON != nil {
-		if err := data.WriteFileAtomic(filepath.Join(*out, relora.TokenizerFile), tokJSON); err != nil {
-			return err
-		}
+	if err := save(*out, m, tokJSON); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "exported %s (%d layers, d %d, vocab %d, %.2fM parameters; tokenizer: %s) to %s\n",
 		*ckpt, m.Config.Layers, m.Config.Hidden, m.Config.Vocab, float64(m.Config.ParamCount())/1e6, tokSrc, *out)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 
 	"github.com/relora-go/relora-go/data"
@@ -59,6 +60,13 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	ids = append(ids, tok.Encode([]byte(*prompt))...)
 	if len(ids) == 0 {
 		return fmt.Errorf("--prompt is required with a tokenizer that has no end-of-document token")
+	}
+	if ctx := m.Config.MaxSeq; ctx > 0 && *maxNew > ctx-len(ids) {
+		return fmt.Errorf("--max_new_tokens %d after a prompt of %d tokens exceeds the model's context of %d tokens (max_sequence_length in %s/config.json): use --max_new_tokens %d or less",
+			*maxNew, len(ids), ctx, *ckpt, max(ctx-len(ids), 0))
+	}
+	if *maxNew > math.MaxInt32-len(ids) {
+		return fmt.Errorf("--max_new_tokens %d is beyond any context length", *maxNew)
 	}
 	dec, err := model.NewDecoder(m, len(ids)+*maxNew, sched.New(*threads))
 	if err != nil {

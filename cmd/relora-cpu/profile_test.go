@@ -13,7 +13,7 @@ import (
 func TestKernelProfileOfATrainingRun(t *testing.T) {
 	dir := t.TempDir()
 	kp := filepath.Join(dir, "kernels.prof")
-	code, _, errs := runCLI("train", "--num_training_steps", "3", "--max_length", "32", "--batch_size", "2",
+	code, _, errs := runCLI("train", "--num_training_steps", "3", "--warmup_steps", "1", "--max_length", "32", "--batch_size", "2",
 		"--eval_every", "0", "--eval_batches", "1", "--save_dir", filepath.Join(dir, "run"), "--kernel_profile", kp)
 	if code != 0 {
 		t.Fatal(errs)
