@@ -28,13 +28,20 @@ func checkSizes(o Options, cfg model.Config, source string) error {
 	// the weights, then a gradient and two AdamW moments for every
 	// trainable value (the projections, or their factors and the rest), and
 	// the recorded graph
+	// the recorded graph; on a device (--device) it lives in the device's
+	// memory, whose allocator reports what does not fit there
 	what := fmt.Sprintf("training %s with batches of %d × %d tokens", source, o.BatchSize, o.MaxLength)
+	graph := func(rank int) float64 { return cfg.GraphBytes(o.BatchSize, o.MaxLength, rank) }
+	if o.Device != "" && o.Device != "cpu" {
+		what = fmt.Sprintf("holding the weights and optimizer state of %s on the host", source)
+		graph = func(int) float64 { return 0 }
+	}
 	if rank == 0 {
-		return cfg.CheckMemory(what, 4, cfg.GraphBytes(o.BatchSize, o.MaxLength, 0))
+		return cfg.CheckMemory(what, 4, graph(0))
 	}
 	d, f, l := float64(cfg.Hidden), float64(cfg.Intermediate), float64(cfg.Layers)
 	trainable := l*float64(rank)*(4*2*d+3*(d+f)) + 2*float64(cfg.Vocab)*d + (2*l+1)*d
-	return cfg.CheckMemory(what, 1, 4*4*trainable+cfg.GraphBytes(o.BatchSize, o.MaxLength, rank))
+	return cfg.CheckMemory(what, 1, 4*4*trainable+graph(rank))
 }
 
 // nonFiniteHint names the likely causes of a NaN or an infinity in

@@ -45,7 +45,11 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if ctx := m.Config.MaxSeq; ctx > 0 && *maxLen > ctx {
 		return fmt.Errorf("--max_length %d exceeds the model's context of %d tokens (max_sequence_length in %s/config.json): use --max_length %d or less", *maxLen, ctx, *ckpt, ctx)
 	}
-	if err := m.Config.CheckMemory(fmt.Sprintf("evaluating batches of %d × %d tokens", *batch, *maxLen), 1, m.Config.GraphBytes(*batch, *maxLen, 0)); err != nil {
+	graph := m.Config.GraphBytes(*batch, *maxLen, 0)
+	if devName != "" && devName != "cpu" {
+		graph = 0 // the activations live on the device
+	}
+	if err := m.Config.CheckMemory(fmt.Sprintf("evaluating batches of %d × %d tokens", *batch, *maxLen), 1, graph); err != nil {
 		return err
 	}
 	tok, _, _, err := findTokenizer(*ckpt, *tokPath, m.Config.Vocab, stderr)
