@@ -187,12 +187,7 @@ type devEmbedding struct {
 }
 
 func (o *devEmbedding) Forward(g *Graph) {
-	vocab := o.table.Rows()
-	for _, id := range o.ids {
-		if id < 0 || int(id) >= vocab {
-			panic(fmt.Sprintf("engine: token id %d outside the embedding's vocabulary of %d", id, vocab))
-		}
-	}
+	o.checkIDs()
 	g.dev.UploadInt32(o.dids, o.ids)
 	g.dev.Embedding(o.y.Dev, o.table.Dev, o.dids, len(o.ids), o.table.Cols())
 }
@@ -215,19 +210,9 @@ type devCrossEntropy struct {
 }
 
 func (o *devCrossEntropy) Forward(g *Graph) {
-	vocab := o.logits.Cols()
-	o.valid = 0
-	for _, t := range o.targets {
-		if int(t) >= vocab {
-			panic(fmt.Sprintf("engine: target id %d outside the vocabulary of %d", t, vocab))
-		}
-		if t >= 0 {
-			o.valid++
-		}
-	}
-	rows := o.logits.Rows()
+	o.countTargets()
 	g.dev.UploadInt32(o.dtargets, o.targets)
-	g.dev.CrossEntropy(o.drows, o.dlse, o.logits.Dev, o.dtargets, rows, vocab)
+	g.dev.CrossEntropy(o.drows, o.dlse, o.logits.Dev, o.dtargets, o.logits.Rows(), o.logits.Cols())
 	g.dev.Download(o.rowLoss, o.drows)
 	var sum float64
 	for _, l := range o.rowLoss {

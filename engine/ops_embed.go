@@ -26,13 +26,18 @@ func (g *Graph) Embedding(table *Tensor, ids []int32) *Tensor {
 
 func (o *embeddingOp) Kind() string { return "embedding" }
 
-func (o *embeddingOp) Forward(g *Graph) {
+// checkIDs panics on a token id outside the table.
+func (o *embeddingOp) checkIDs() {
 	vocab := o.table.Rows()
 	for _, id := range o.ids {
 		if id < 0 || int(id) >= vocab {
 			panic(fmt.Sprintf("engine: token id %d outside the embedding's vocabulary of %d", id, vocab))
 		}
 	}
+}
+
+func (o *embeddingOp) Forward(g *Graph) {
+	o.checkIDs()
 	o.back = false
 	g.Pool.Run(elemChunks, o)
 }

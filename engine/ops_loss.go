@@ -70,7 +70,9 @@ func (o *crossEntropyOp) Kind() string { return "cross_entropy" }
 
 func (o *crossEntropyOp) value() float64 { return o.loss }
 
-func (o *crossEntropyOp) Forward(g *Graph) {
+// countTargets checks the targets against the vocabulary and counts the
+// ones not ignored (≥ 0), which the mean loss divides by.
+func (o *crossEntropyOp) countTargets() {
 	vocab := o.logits.Cols()
 	o.valid = 0
 	for _, t := range o.targets {
@@ -81,6 +83,10 @@ func (o *crossEntropyOp) Forward(g *Graph) {
 			o.valid++
 		}
 	}
+}
+
+func (o *crossEntropyOp) Forward(g *Graph) {
+	o.countTargets()
 	o.back = false
 	g.Pool.Run(o.count, o)
 	var sum float64

@@ -50,7 +50,7 @@ import (
 // the go command rebuild the package (and its cgo objects) when they change,
 // which it would not do for headers outside the package directory.
 //
-//go:embed kernels/emu.h kernels/kernels.def kernels/*.cu
+//go:embed kernels/emu.h kernels/kernels.def kernels/reduce.cuh kernels/*.cu
 var emuSources embed.FS
 
 // EmuOptions configures the CPU emulation of a CUDA GPU.

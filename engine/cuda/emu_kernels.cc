@@ -2,7 +2,8 @@
 
 // The CPU emulation's kernels: kernels/emu.h, then every kernels/*.cu file in
 // a namespace of its own (a file's helpers are private to it, as they are to
-// the file's NVRTC or clang translation unit), then the registry expanded
+// the file's NVRTC or clang translation unit) after kernels/reduce.cuh, the
+// helpers every kernel file may use, then the registry expanded
 // from kernels/kernels.def. A new .cu file needs one namespace block here
 // (TestEmuSourcesListed checks that none is missing).
 
@@ -12,33 +13,43 @@ namespace emu_src_selftest {
 #include "kernels/selftest.cu"
 } // namespace emu_src_selftest
 namespace emu_src_bf16 {
+#include "kernels/reduce.cuh"
 #include "kernels/bf16.cu"
 } // namespace emu_src_bf16
 namespace emu_src_dropout {
+#include "kernels/reduce.cuh"
 #include "kernels/dropout.cu"
 } // namespace emu_src_dropout
 namespace emu_src_elementwise {
+#include "kernels/reduce.cuh"
 #include "kernels/elementwise.cu"
 } // namespace emu_src_elementwise
 namespace emu_src_embedding {
+#include "kernels/reduce.cuh"
 #include "kernels/embedding.cu"
 } // namespace emu_src_embedding
 namespace emu_src_loss {
+#include "kernels/reduce.cuh"
 #include "kernels/loss.cu"
 } // namespace emu_src_loss
 namespace emu_src_optim {
+#include "kernels/reduce.cuh"
 #include "kernels/optim.cu"
 } // namespace emu_src_optim
 namespace emu_src_rmsnorm {
+#include "kernels/reduce.cuh"
 #include "kernels/rmsnorm.cu"
 } // namespace emu_src_rmsnorm
 namespace emu_src_rope {
+#include "kernels/reduce.cuh"
 #include "kernels/rope.cu"
 } // namespace emu_src_rope
 namespace emu_src_softmax {
+#include "kernels/reduce.cuh"
 #include "kernels/softmax.cu"
 } // namespace emu_src_softmax
 namespace emu_src_swiglu {
+#include "kernels/reduce.cuh"
 #include "kernels/swiglu.cu"
 } // namespace emu_src_swiglu
 

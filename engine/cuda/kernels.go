@@ -4,17 +4,23 @@ package cuda
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"path"
 )
 
-//go:embed kernels/*.cu
+//go:embed kernels/*.cu kernels/reduce.cuh
 var kernelFS embed.FS
 
 // kernelSources maps each kernels/*.cu file name (without the directory) to
-// its text: what Driver.Load compiles.
+// what Driver.Load compiles: kernels/reduce.cuh (the helpers every file may
+// use), then the file, numbered from its own first line.
 var kernelSources = func() map[string]string {
 	names, err := fs.Glob(kernelFS, "kernels/*.cu")
+	if err != nil {
+		panic(err)
+	}
+	common, err := kernelFS.ReadFile("kernels/reduce.cuh")
 	if err != nil {
 		panic(err)
 	}
@@ -24,7 +30,7 @@ var kernelSources = func() map[string]string {
 		if err != nil {
 			panic(err)
 		}
-		m[path.Base(n)] = string(b)
+		m[path.Base(n)] = string(common) + fmt.Sprintf("#line 1 %q\n", path.Base(n)) + string(b)
 	}
 	return m
 }()

@@ -41,16 +41,20 @@ func compilePTX(clang, file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	common, err := filepath.Abs("kernels/reduce.cuh")
+	if err != nil {
+		return "", err
+	}
 	// Read the inputs here too, so that go test's result cache, which
 	// tracks the files the test opens (not those clang opens), sees edits.
-	for _, f := range []string{prelude, file} {
+	for _, f := range []string{prelude, common, file} {
 		if _, err := os.ReadFile(f); err != nil {
 			return "", err
 		}
 	}
 	cmd := exec.Command(clang, "-x", "cuda", "--cuda-device-only", "--cuda-gpu-arch=sm_80",
 		"-nocudainc", "-nocudalib", "-Xclang", "-target-feature", "-Xclang", "+ptx70",
-		"-O2", "-S", "-Wall", "-Werror", "-include", prelude, "-o", "-", file)
+		"-O2", "-S", "-Wall", "-Werror", "-include", prelude, "-include", common, "-o", "-", file)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

@@ -3,44 +3,6 @@
 // gradient); one at or past vocab (the CPU op panics on it) gives a NaN
 // loss and no gradient.
 
-// ce_block_max and ce_block_sum reduce over the block and return the result
-// to every thread; blockDim.x is a multiple of 32 and sh holds blockDim.x/32
-// floats used by no other reduction of the kernel. All threads combine the
-// warp results in the same order.
-__device__ float ce_block_max(float v, float* sh)
-{
-    for (int o = 16; o > 0; o >>= 1) {
-        v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
-    }
-    if ((threadIdx.x & 31) == 0) {
-        sh[threadIdx.x >> 5] = v;
-    }
-    __syncthreads();
-    float t = __int_as_float(0xff800000);
-    int nw = blockDim.x >> 5;
-    for (int i = 0; i < nw; i++) {
-        t = fmaxf(t, sh[i]);
-    }
-    return t;
-}
-
-__device__ float ce_block_sum(float v, float* sh)
-{
-    for (int o = 16; o > 0; o >>= 1) {
-        v += __shfl_xor_sync(0xffffffff, v, o);
-    }
-    if ((threadIdx.x & 31) == 0) {
-        sh[threadIdx.x >> 5] = v;
-    }
-    __syncthreads();
-    float t = 0.0f;
-    int nw = blockDim.x >> 5;
-    for (int i = 0; i < nw; i++) {
-        t += sh[i];
-    }
-    return t;
-}
-
 // cross_entropy_fwd: lse[r] = log Σ exp(logits[r]) (max first, then the
 // sum of exp(x − max)) and rowLoss[r] = lse[r] − logits[r, t]. grid.x =
 // rows; dynamic shared memory 2·blockDim.x/32 floats.
@@ -56,12 +18,12 @@ extern "C" __global__ void cross_entropy_fwd(float* rowLoss, float* lse, const f
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
         mx = fmaxf(mx, x[j]);
     }
-    mx = ce_block_max(mx, sh);
+    mx = block_max(mx, sh);
     float s = 0.0f;
     for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
         s += expf(x[j] - mx);
     }
-    s = ce_block_sum(s, sh + (blockDim.x >> 5));
+    s = block_sum(s, sh + (blockDim.x >> 5));
     if (threadIdx.x == 0) {
         float l = mx + logf(s);
         lse[r] = l;

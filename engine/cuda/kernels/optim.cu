@@ -19,24 +19,6 @@ extern "C" __global__ void adamw(float* w, const float* g, float* m, float* v, i
     }
 }
 
-// sq_block_sum: the block's sum to every thread (see rms_block_sum).
-__device__ float sq_block_sum(float v, float* sh)
-{
-    for (int o = 16; o > 0; o >>= 1) {
-        v += __shfl_xor_sync(0xffffffff, v, o);
-    }
-    if ((threadIdx.x & 31) == 0) {
-        sh[threadIdx.x >> 5] = v;
-    }
-    __syncthreads();
-    float t = 0.0f;
-    int nw = blockDim.x >> 5;
-    for (int i = 0; i < nw; i++) {
-        t += sh[i];
-    }
-    return t;
-}
-
 // sum_squares: partial[b] = Σ x[i]² over piece b = [b·piece, (b+1)·piece)
 // of x's n elements (the last piece shorter); one block per piece (grid.x =
 // pieces), dynamic shared memory blockDim.x/32 floats.
@@ -56,7 +38,7 @@ extern "C" __global__ void sum_squares(float* partial, const float* x, int n, in
         float v = x[i];
         s += v * v;
     }
-    s = sq_block_sum(s, sh);
+    s = block_sum(s, sh);
     if (threadIdx.x == 0) {
         partial[blockIdx.x] = s;
     }

@@ -1,27 +1,6 @@
 // RMSNorm over rows of width d: y = x·rstd·w with rstd = 1/sqrt(mean(x²)+eps),
 // and its backward (dx and dw accumulate).
 
-// rms_block_sum returns the sum of v over the block to every thread.
-// blockDim.x is a multiple of 32; sh holds blockDim.x/32 floats that no
-// other reduction of this kernel uses. Every thread adds the warp sums in
-// the same order, so all get the same value.
-__device__ float rms_block_sum(float v, float* sh)
-{
-    for (int o = 16; o > 0; o >>= 1) {
-        v += __shfl_xor_sync(0xffffffff, v, o);
-    }
-    if ((threadIdx.x & 31) == 0) {
-        sh[threadIdx.x >> 5] = v;
-    }
-    __syncthreads();
-    float t = 0.0f;
-    int nw = blockDim.x >> 5;
-    for (int i = 0; i < nw; i++) {
-        t += sh[i];
-    }
-    return t;
-}
-
 // rmsnorm_fwd: one block per row (grid.x = rows), dynamic shared memory
 // blockDim.x/32 floats. y may alias x.
 extern "C" __global__ void rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w, int rows, int d, float eps)
@@ -38,7 +17,7 @@ extern "C" __global__ void rmsnorm_fwd(float* y, float* rstd, const float* x, co
         float v = xr[j];
         s += v * v;
     }
-    s = rms_block_sum(s, sh);
+    s = block_sum(s, sh);
     float rs = 1.0f / sqrtf(s / (float)d + eps);
     if (threadIdx.x == 0) {
         rstd[r] = rs;
@@ -65,7 +44,7 @@ extern "C" __global__ void rmsnorm_bwd_dx(float* dx, const float* dy, const floa
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         dot += dyr[j] * w[j] * xr[j];
     }
-    dot = rms_block_sum(dot, sh);
+    dot = block_sum(dot, sh);
     float rs = rstd[r];
     float c = dot / (float)d * rs * rs;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
