@@ -267,6 +267,23 @@ func (g *Graph) run(r recorded, phase Phase) {
 	g.Profiler.Record(g.cur, d, flops)
 }
 
+// Flops is the floating-point work of one Forward and one Backward of the
+// tape as its ops count it (Flopper: the GEMMs and attention; elementwise
+// ops count none), without running anything.
+func (g *Graph) Flops() (forward, backward int64) {
+	for _, r := range g.tape {
+		f, ok := r.op.(Flopper)
+		if !ok {
+			continue
+		}
+		forward += f.Flops(PhaseForward)
+		if r.back {
+			backward += f.Flops(PhaseBackward)
+		}
+	}
+	return forward, backward
+}
+
 // Now starts a kernel timing: the current time when a profiler is
 // attached, else the zero time (and no clock read).
 func (g *Graph) Now() time.Time {

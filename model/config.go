@@ -173,6 +173,15 @@ func (c Config) ParamCount() int64 {
 	return int64(c.Layers)*block + 2*int64(c.Vocab)*d + d
 }
 
+// tokenID is a special token's id in config.json: null when there is none
+// (negative).
+func tokenID(id int) any {
+	if id < 0 {
+		return nil
+	}
+	return id
+}
+
 // HFConfig is the config.json that transformers' LlamaForCausalLM reads.
 func (c Config) HFConfig() ([]byte, error) {
 	m := map[string]any{
@@ -192,8 +201,8 @@ func (c Config) HFConfig() ([]byte, error) {
 		"tie_word_embeddings":     false,
 		"attention_bias":          false,
 		"mlp_bias":                false,
-		"bos_token_id":            c.BOS,
-		"eos_token_id":            c.EOS,
+		"bos_token_id":            tokenID(c.BOS),
+		"eos_token_id":            tokenID(c.EOS),
 		"torch_dtype":             "float32",
 	}
 	return json.MarshalIndent(m, "", "  ")

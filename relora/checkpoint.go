@@ -60,7 +60,8 @@ type trainingState struct {
 	DataNext   int               `json:"data_next"`
 	Streams    map[string][]byte `json:"random_streams"`
 	Options    Options           `json:"options"`
-	Files      map[string]string `json:"sha256,omitempty"` // format 1 only (SHA256SUMS replaces it)
+	ResetStep  *StepStats        `json:"reset_step_before,omitempty"` // saved between an optimizer reset and the next update
+	Files      map[string]string `json:"sha256,omitempty"`            // format 1 only (SHA256SUMS replaces it)
 }
 
 // CheckpointDir is the directory name of the checkpoint after update n.
@@ -115,6 +116,7 @@ func (t *Trainer) SaveCheckpoint() (dir string, err error) {
 		Format: checkpointFormat, Update: t.Update, TokensSeen: t.TokensSeen, StageStart: t.stageStart,
 		Wrapped: t.Layers != nil, Merges: t.Merges, Resets: t.Resets, AdamStep: t.opt.Step,
 		DataEpoch: t.train.Epoch, DataNext: t.train.Next, Streams: map[string][]byte{}, Options: t.Opts,
+		ResetStep: t.resetBefore,
 	}
 	for name, s := range t.streams() {
 		st.Streams[name] = s.State()
@@ -263,6 +265,9 @@ func parseTrainingState(path string, raw []byte) (*trainingState, error) {
 	if len(st.Files) == 0 {
 		st.Files = nil // as omitempty writes it
 	}
+	if st.Options.ResetMask == "" {
+		st.Options.ResetMask = MaskIndependent // made before --optimizer_reset_mask, which it ran as
+	}
 	if st.Format != 1 && st.Format != checkpointFormat {
 		return nil, fmt.Errorf("%s: field \"format\" is %d, this build reads formats 1 and %d (continue the run with the build that wrote it)", path, st.Format, checkpointFormat)
 	}
@@ -296,6 +301,9 @@ func parseTrainingState(path string, raw []byte) (*trainingState, error) {
 	}
 	if st.Wrapped && !st.Options.LowRank() {
 		return nil, bad("wrapped", "is true for a full-rank run")
+	}
+	if r := st.ResetStep; r != nil && !(r.Max >= 0 && r.Median >= 0) {
+		return nil, bad("reset_step_before", "holds a negative step size")
 	}
 	for name, b := range st.Streams {
 		if err := NewStream(0, 0).Restore(b); err != nil {
@@ -382,6 +390,7 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	t.opt.Step = st.AdamStep
 	t.Update, t.TokensSeen, t.stageStart = st.Update, st.TokensSeen, st.StageStart
 	t.Merges, t.Resets = st.Merges, st.Resets
+	t.resetBefore = st.ResetStep
 	t.train.Seek(st.DataEpoch, st.DataNext)
 	return t.syncDevice()
 }

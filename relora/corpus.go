@@ -241,6 +241,17 @@ func readShard(file string, vocab int) ([]int32, error) {
 	return s.Int32(), nil
 }
 
+// EmbeddedVal is the embedded Brown validation text encoded with tok, as a
+// run without --data validates on (relora-cpu eval's default).
+func EmbeddedVal(tok data.Tokenizer, threads int) ([]int32, string, error) {
+	const src = "embedded Brown val"
+	text, err := data.DecodeGzip(src, relorago.DefaultVal)
+	if err != nil {
+		return nil, "", err
+	}
+	return encodeText(tok, text, threads), src, nil
+}
+
 // ReadTokens reads evaluation data: a token shard, a prepared directory's
 // val.bin, or text encoded with tok (as the trainer encodes its data). It
 // returns the tokens and the file they came from.

@@ -172,7 +172,7 @@ func (o *loraOp) Flops(p engine.Phase) int64 {
 	if p == engine.PhaseForward {
 		return full + low
 	}
-	f := 2 * low // dA, dB, du
+	f := 2 * n * r * (2*out + in) // dB, dU, dA
 	if o.x.HasGrad() {
 		f += full + 2*n*r*in
 	}

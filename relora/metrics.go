@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/relora-go/relora-go/data"
 )
@@ -30,6 +31,7 @@ type UpdateRecord struct {
 	GradNorm   float64 `json:"grad_norm"`
 	Tokens     int64   `json:"tokens_seen"`
 	TokensPerS float64 `json:"tokens_per_s"`
+	Time       string  `json:"time"` // wall clock when the line was written (RFC 3339, UTC, ms)
 }
 
 // EvalRecord is logged after every evaluation.
@@ -37,6 +39,7 @@ type EvalRecord struct {
 	Step    int     `json:"update_step"`
 	ValLoss float64 `json:"val_loss"`
 	ValPPL  float64 `json:"val_ppl"`
+	Time    string  `json:"time"`
 }
 
 // OpenMetrics opens (appending to) a metrics file.
@@ -68,15 +71,28 @@ func (m *Metrics) write(v any) {
 	}
 }
 
-// Update logs an update.
-func (m *Metrics) Update(r UpdateRecord) { m.write(r) }
+// Update logs an update (Time set to now unless given).
+func (m *Metrics) Update(r UpdateRecord) {
+	if r.Time == "" {
+		r.Time = wallClock()
+	}
+	m.write(r)
+}
 
-// Eval logs an evaluation.
-func (m *Metrics) Eval(r EvalRecord) { m.write(r) }
+// Eval logs an evaluation (Time set to now unless given).
+func (m *Metrics) Eval(r EvalRecord) {
+	if r.Time == "" {
+		r.Time = wallClock()
+	}
+	m.write(r)
+}
+
+// wallClock is the time field of metrics.jsonl lines.
+func wallClock() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // Event logs a merge, optimizer reset or other event with its fields.
 func (m *Metrics) Event(step int, event string, fields map[string]any) {
-	rec := map[string]any{"update_step": step, "event": event}
+	rec := map[string]any{"update_step": step, "event": event, "time": wallClock()}
 	for k, v := range fields {
 		rec[k] = v
 	}

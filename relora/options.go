@@ -46,6 +46,7 @@ type Options struct {
 	ResetOptimizer   bool    `flag:"reset_optimizer_on_relora"`   // --reset_optimizer_on_relora (random pruning at 0.999, as the reference)
 	RandomPruning    float64 `flag:"optimizer_random_pruning"`    // --optimizer_random_pruning
 	MagnitudePruning float64 `flag:"optimizer_magnitude_pruning"` // --optimizer_magnitude_pruning
+	ResetMask        string  `flag:"optimizer_reset_mask"`        // --optimizer_reset_mask: joint (one mask for both moments) or independent (the reference)
 	WarmStartSteps   int     `flag:"warm_start_steps"`            // --warm_start_steps: full-rank updates before wrapping, in this run
 	InitFrom         string  `flag:"init_from"`                   // --init_from (alias --warmed_up_model): continue this model (a run's final/, a checkpoint, a Hugging Face LLaMA directory)
 	WarmStartLR      float64 `flag:"warm_start_lr"`               // --warm_start_lr: peak LR of the warm-start stage (0: --lr)
@@ -87,6 +88,7 @@ func DefaultOptions() Options {
 		LoraAlpha:      32,
 		LoraDropout:    0.1,
 		ResetOptimizer: true,
+		ResetMask:      MaskJoint,
 	}
 }
 
@@ -150,6 +152,9 @@ func (o Options) Validate() error {
 	if o.InitFrom != "" && o.LoraOnly {
 		return fmt.Errorf("--init_from and --lora_only exclude each other: lora_only has no full-rank weights to start from")
 	}
+	if err := ParseResetMask(o.ResetMask); err != nil {
+		return err
+	}
 	if o.Relora < 0 || o.CycleLength < 0 {
 		return fmt.Errorf("--relora and --cycle_length must not be negative")
 	}
@@ -178,14 +183,14 @@ func (o Options) Validate() error {
 	if err := o.Schedule().Validate(); err != nil {
 		return err
 	}
-	if stage := o.Steps - o.WarmStartSteps; o.WarmupSteps > stage {
-		return fmt.Errorf("--warmup_steps %d is longer than the %d updates it warms up (--num_training_steps %d less --warm_start_steps %d), so the learning rate would never reach --lr: use --warmup_steps %d or less",
-			o.WarmupSteps, stage, o.Steps, o.WarmStartSteps, stage)
-	}
 	if o.WarmStartSteps > 0 {
-		return o.warmSchedule().Validate()
+		if err := o.warmSchedule().Validate(); err != nil {
+			return err
+		}
 	}
-	return nil
+	// A warmup as long as the run is a warning (Warnings); a run whose
+	// every update has learning rate 0 would not train at all.
+	return o.checkSomeLR()
 }
 
 // LowRank reports whether the run trains through low-rank factors.
@@ -193,7 +198,9 @@ func (o Options) LowRank() bool { return o.UsePeft || o.Relora > 0 || o.LoraOnly
 
 // ResetMode is the optimizer reset applied at restarts.
 func (o Options) ResetMode() (ResetMode, error) {
-	return ParseResetMode(o.ResetOptimizer, o.RandomPruning, o.MagnitudePruning)
+	m, err := ParseResetMode(o.ResetOptimizer, o.RandomPruning, o.MagnitudePruning)
+	m.Mask = o.ResetMask
+	return m, err
 }
 
 // LoRA is the factor configuration.

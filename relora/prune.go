@@ -30,12 +30,33 @@ const (
 // --reset_optimizer_on_relora true.
 const FullResetRatio = 0.999
 
+// Optimizer reset masks (ResetMode.Mask, --optimizer_reset_mask).
+const (
+	// MaskIndependent prunes exp_avg and exp_avg_sq each with its own mask
+	// (the reference): magnitude pruning ranks each moment by its own
+	// magnitude, random pruning draws for exp_avg and then again for
+	// exp_avg_sq. An entry can keep a large first moment while its second
+	// moment is zeroed, and its next step m̂/(√v̂+ε) is then many times a
+	// normal one.
+	MaskIndependent = "independent"
+	// MaskJoint prunes both moments of an entry or neither: magnitude
+	// pruning keeps the entries whose exp_avg_sq is above the quantile,
+	// random pruning draws once per entry.
+	MaskJoint = "joint"
+)
+
 // ResetMode is how the LoRA factors' Adam moments are pruned at an optimizer
-// reset. Apply it to each moment tensor (exp_avg, exp_avg_sq) separately.
+// reset. With Mask MaskIndependent ("" too) Apply it to each moment tensor
+// (exp_avg, exp_avg_sq) separately; with MaskJoint call ApplyJoint on the
+// pair.
 type ResetMode struct {
 	Kind  string  // ResetFull, ResetRandom, ResetMagnitude or ResetZero
 	Ratio float64 // pruning ratio: FullResetRatio for ResetFull, 1 for ResetZero
+	Mask  string  // MaskIndependent ("" is the same) or MaskJoint
 }
+
+// Joint reports whether the mode prunes both moments with one mask.
+func (m ResetMode) Joint() bool { return m.Mask == MaskJoint }
 
 // ParseResetMode builds the reset mode from the reference flags
 // --reset_optimizer_on_relora (reference default true),
@@ -76,15 +97,30 @@ func ParseResetMode(reset bool, random, magnitude float64) (ResetMode, error) {
 	}
 }
 
-// String describes the mode.
+// ParseResetMask checks an --optimizer_reset_mask value.
+func ParseResetMask(mask string) error {
+	if mask != MaskIndependent && mask != MaskJoint {
+		return fmt.Errorf("--optimizer_reset_mask must be %s or %s, got %q", MaskJoint, MaskIndependent, mask)
+	}
+	return nil
+}
+
+// String describes the mode (for an independent mask, as earlier builds
+// did).
 func (m ResetMode) String() string {
+	var s string
 	switch m.Kind {
 	case ResetZero:
-		return "zero"
+		s = "zero"
 	case ResetFull:
-		return fmt.Sprintf("reset (random pruning %v)", m.Ratio)
+		s = fmt.Sprintf("reset (random pruning %v)", m.Ratio)
+	default:
+		s = fmt.Sprintf("%s pruning %v", m.Kind, m.Ratio)
 	}
-	return fmt.Sprintf("%s pruning %v", m.Kind, m.Ratio)
+	if m.Joint() {
+		s += ", joint mask"
+	}
+	return s
 }
 
 // Apply prunes one moment tensor in place and returns how many entries it
@@ -101,6 +137,52 @@ func (m ResetMode) Apply(t []float32, scratch []float32, rng *rand.Rand) int {
 		return PruneZero(t)
 	}
 	panic(fmt.Sprintf("relora: unknown optimizer reset mode %q", m.Kind))
+}
+
+// ApplyJoint prunes the two moment tensors of one parameter, m (exp_avg)
+// and v (exp_avg_sq, the same length), with one mask: an entry is zeroed in
+// both or kept in both. Magnitude pruning keeps the entries with
+// |v| > quantile(|v|, Ratio) (see PruneMagnitude); random pruning and
+// ResetFull draw u = rng.Float64() once per entry, in order, and keep the
+// entry iff u > Ratio; ResetZero zeroes both. It returns the number of
+// entries masked out in m and v together (2 per masked entry, already-zero
+// ones included), so that it counts what Apply on each tensor would.
+// scratch and rng are as in Apply. It panics on an unknown Kind or on
+// tensors of different lengths.
+func (m ResetMode) ApplyJoint(mom, v []float32, scratch []float32, rng *rand.Rand) int {
+	if len(mom) != len(v) {
+		panic(fmt.Sprintf("relora: moments of %d and %d entries", len(mom), len(v)))
+	}
+	zeroed := 0
+	switch m.Kind {
+	case ResetFull, ResetRandom:
+		checkRatio(m.Ratio)
+		for i := range v {
+			if !(rng.Float64() > m.Ratio) {
+				mom[i], v[i] = 0, 0
+				zeroed++
+			}
+		}
+	case ResetMagnitude:
+		if len(v) == 0 {
+			checkRatio(m.Ratio)
+			return 0
+		}
+		thr := MagnitudeThreshold(v, m.Ratio, scratch)
+		for i, x := range v {
+			if !(abs32(x) > thr) {
+				mom[i], v[i] = 0, 0
+				zeroed++
+			}
+		}
+	case ResetZero:
+		clear(mom)
+		clear(v)
+		zeroed = len(v)
+	default:
+		panic(fmt.Sprintf("relora: unknown optimizer reset mode %q", m.Kind))
+	}
+	return 2 * zeroed
 }
 
 // PruneZero zeroes t and returns len(t).

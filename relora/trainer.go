@@ -32,6 +32,9 @@ type Trainer struct {
 	// Profiler, when set before the first Step, receives every kernel's
 	// time and FLOPs (forward, backward and optimizer).
 	Profiler engine.Profiler
+	// Stop, once closed, ends Run after the update in progress (and what
+	// it logs) with a checkpoint; Run then returns a *Stopped.
+	Stop <-chan struct{}
 
 	fwd     *model.Forward
 	opt     *engine.AdamW
@@ -52,6 +55,9 @@ type Trainer struct {
 	factors *Stream   // redraws A at every restart
 	prune   *Stream   // random pruning
 	scratch []float32 // magnitude-pruning scratch
+	// the step sizes of the update the last optimizer reset followed, until
+	// the next update logs its own against them (nil: no reset pending)
+	resetBefore *StepStats
 
 	startFrom   string // the checkpoint or --init_from model this run began from ("": none)
 	startUpdate int    // the update it began at
@@ -370,9 +376,11 @@ func (t *Trainer) Run() error {
 	cfg := t.Model.Config
 	fmt.Fprintf(t.Out, "model %s: d %d, %d layers, %d heads, ffn %d, vocab %d, %.2fM parameters; %d threads\n",
 		o.ModelConfig, cfg.Hidden, cfg.Layers, cfg.Heads, cfg.Intermediate, cfg.Vocab, float64(cfg.ParamCount())/1e6, t.Pool.Threads())
-	fmt.Fprintf(t.Out, "training %d updates of %d×%d tokens (%d micro-batches of %d), lr %g (%s), saving to %s\n",
-		o.Steps, o.BatchSize*o.Accumulation(), o.MaxLength, o.Accumulation(), o.BatchSize, o.LR, o.Scheduler, o.SaveDir)
-	start := time.Now()
+	fmt.Fprintf(t.Out, "training %d updates of %d×%d tokens (%d micro-batches of %d; %s tokens in all), lr %g (%s), saving to %s\n",
+		o.Steps, o.BatchSize*o.Accumulation(), o.MaxLength, o.Accumulation(), o.BatchSize,
+		Count(int64(o.Steps)*int64(o.BatchSize*o.Accumulation()*o.MaxLength)), o.LR, o.Scheduler, o.SaveDir)
+	prog := t.newProgress()
+	fmt.Fprint(t.Out, prog.header())
 	windowStart, windowTokens := time.Now(), int64(0)
 	for t.Update < o.Steps {
 		r, err := t.Step()
@@ -385,9 +393,8 @@ func (t *Trainer) Run() error {
 		windowTokens += int64(o.Accumulation() * len(t.fwd.Inputs))
 		tps := float64(windowTokens) / time.Since(windowStart).Seconds()
 		m.Update(UpdateRecord{Step: t.Update, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm, Tokens: t.TokensSeen, TokensPerS: tps})
-		if o.LogEvery > 0 && (t.Update%o.LogEvery == 0 || t.Update == 1) {
-			fmt.Fprintf(t.Out, "update %5d/%d  loss %.4f  lr %.2e  grad_norm %.3f  %6.0f tok/s  %s\n",
-				t.Update, o.Steps, r.Loss, r.LR, r.GradNorm, tps, time.Since(start).Round(time.Second))
+		if o.LogEvery > 0 && (t.Update%o.LogEvery == 0 || t.Update == 1 || t.Update == o.Steps) {
+			fmt.Fprint(t.Out, prog.line(t, r, tps))
 			windowStart, windowTokens = time.Now(), 0
 		}
 		if (o.EvalEvery > 0 && t.Update%o.EvalEvery == 0) || t.Update == o.Steps {
@@ -397,6 +404,7 @@ func (t *Trainer) Run() error {
 			}
 			m.Eval(EvalRecord{Step: t.Update, ValLoss: vl, ValPPL: math.Exp(vl)})
 			fmt.Fprintf(t.Out, "eval   %5d  val_loss %.4f  val_ppl %.2f\n", t.Update, vl, math.Exp(vl))
+			prog.valLoss, prog.haveVal = vl, true
 		}
 		if err := logErr(); err != nil {
 			return err
@@ -405,6 +413,7 @@ func (t *Trainer) Run() error {
 		// evaluation reads the weights and draws no random numbers, so the
 		// state saved is the same either way): a run resumed from it logs
 		// exactly the lines the uninterrupted run logs after it.
+		saved := ""
 		if o.SaveEvery > 0 && t.Update%o.SaveEvery == 0 {
 			if err := m.Sync(); err != nil {
 				return err
@@ -414,6 +423,10 @@ func (t *Trainer) Run() error {
 				return err
 			}
 			fmt.Fprintf(t.Out, "saved  %5d  %s\n", t.Update, dir)
+			saved = dir
+		}
+		if t.Update < o.Steps && t.stopRequested() {
+			return t.stopHere(m, saved)
 		}
 	}
 	// final/ holds a plain LLaMA: the open low-rank phase merged in.
@@ -428,7 +441,7 @@ func (t *Trainer) Run() error {
 	if err := SaveModelDir(final, plain, t.tokJSON); err != nil {
 		return err
 	}
-	fmt.Fprintf(t.Out, "done in %s; model saved to %s\n", time.Since(start).Round(time.Second), final)
+	fmt.Fprint(t.Out, prog.summary(t, final))
 	if err := logErr(); err != nil {
 		return err
 	}
@@ -451,6 +464,9 @@ func (t *Trainer) afterUpdate() error {
 		}
 		return nil
 	}
+	if t.resetBefore != nil { // the first update after an optimizer reset
+		t.logFirstStepAfterReset()
+	}
 	sRel := t.Update - t.stageStart
 	if o.Relora > 0 && IsMergeStep(sRel, o.Relora) {
 		t.MergeAll()
@@ -461,7 +477,8 @@ func (t *Trainer) afterUpdate() error {
 		zeroed, total := t.ResetOptimizer()
 		t.Resets++
 		t.event("optimizer_reset", map[string]any{"resets": t.Resets, "mode": t.reset.String(),
-			"fraction_zeroed": float64(zeroed) / float64(max(total, 1))})
+			"fraction_zeroed": float64(zeroed) / float64(max(total, 1)),
+			"step_max_before": t.resetBefore.Max, "step_median_before": t.resetBefore.Median})
 	}
 	return nil
 }
@@ -474,13 +491,18 @@ func (t *Trainer) MergeAll() {
 }
 
 // ResetOptimizer prunes the AdamW moments of every factor (both moments,
-// independently), leaving the step counter and the other parameters'
-// state alone. It returns the entries zeroed and the entries considered.
+// each with its own mask or with one, as --optimizer_reset_mask says),
+// leaving the step counter and the other parameters' state alone. It
+// returns the entries zeroed and the entries considered. Before pruning it
+// measures the factors' step sizes (StepStats) for the event of the next
+// update.
 func (t *Trainer) ResetOptimizer() (zeroed, total int) {
 	if t.opt.OnDevice() {
 		t.opt.MomentsFromDevice()
 		defer t.opt.MomentsToDevice()
 	}
+	before := t.factorStepStats()
+	t.resetBefore = &before
 	factor := map[*engine.Tensor]bool{}
 	for _, l := range t.Layers {
 		factor[l.A], factor[l.B] = true, true
@@ -493,7 +515,11 @@ func (t *Trainer) ResetOptimizer() (zeroed, total int) {
 		if len(t.scratch) < len(m) {
 			t.scratch = make([]float32, len(m))
 		}
-		zeroed += t.reset.Apply(m, t.scratch, t.prune.Rand) + t.reset.Apply(v, t.scratch, t.prune.Rand)
+		if t.reset.Joint() {
+			zeroed += t.reset.ApplyJoint(m, v, t.scratch, t.prune.Rand)
+		} else {
+			zeroed += t.reset.Apply(m, t.scratch, t.prune.Rand) + t.reset.Apply(v, t.scratch, t.prune.Rand)
+		}
 		total += 2 * len(m)
 	}
 	return zeroed, total
@@ -511,5 +537,5 @@ func (t *Trainer) event(name string, fields map[string]any) {
 	if t.metrics != nil {
 		t.metrics.Event(t.Update, name, fields)
 	}
-	fmt.Fprintf(t.Out, "event  %5d  %s %v\n", t.Update, name, fields)
+	fmt.Fprintf(t.Out, "event  %5d  %s %s\n", t.Update, name, keyValues(fields))
 }

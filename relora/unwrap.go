@@ -167,19 +167,29 @@ func SaveModelDir(dir string, m *model.Model, tokJSON []byte) (err error) {
 	return nil
 }
 
-// WriteModelFiles writes model.safetensors, config.json, tokenizer.json
-// (unless tokJSON is nil) and SHA256SUMS into dir (created if needed),
-// each file atomically, leaving other files in dir alone.
+// WriteModelFiles writes model.safetensors, config.json,
+// generation_config.json, tokenizer.json and tokenizer_config.json (unless
+// tokJSON is nil: the byte tokenizer) and SHA256SUMS into dir (created if
+// needed), each file atomically, leaving other files in dir alone. The
+// special-token ids and the tokenizer's post-processor are set so that
+// Hugging Face transformers generates as relora-cpu generate does
+// (hfFiles).
 func WriteModelFiles(dir string, m *model.Model, tokJSON []byte) error {
-	if err := m.Save(dir); err != nil {
+	hf, err := hfFiles(m.Config, tokJSON)
+	if err != nil {
+		return err
+	}
+	withIDs := *m
+	withIDs.Config.BOS, withIDs.Config.EOS = hf.special, hf.special
+	if err := withIDs.Save(dir); err != nil {
 		return err
 	}
 	files := []string{modelFile, configFile}
-	if tokJSON != nil {
-		if err := data.WriteFileAtomic(filepath.Join(dir, TokenizerFile), tokJSON); err != nil {
+	for _, f := range hf.files {
+		if err := data.WriteFileAtomic(filepath.Join(dir, f.name), f.body); err != nil {
 			return err
 		}
-		files = append(files, TokenizerFile)
+		files = append(files, f.name)
 	}
 	return data.WriteManifest(dir, files)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,26 +36,16 @@ func (l *listFlag) Set(v string) error {
 // reduction; NT reads B stored N×K, TN reads A stored K×M.
 func benchGEMM(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	var shapes, layouts, threadList listFlag
-	fs.Var(&shapes, "shape", "`MxKxN` to measure (repeatable; default: the kernels issue's square, forward and weight-gradient shapes)")
+	fs.Var(&shapes, "shape", "`MxKxN` to measure (repeatable; default: square shapes and the forward and weight-gradient shapes of the 60M model's training step)")
 	fs.Var(&layouts, "layout", "`NN|NT|TN|TT` (repeatable; default NN, NT, TN)")
 	fs.Var(&threadList, "threads", "worker `N` (repeatable; default 1 and 2)")
 	kernel := fs.String("kernel", asm.Selected().Name, "micro-kernel `name` (available: "+strings.Join(kernelNames(), ", ")+")")
 	jsonOut := fs.Bool("json", false, "print one JSON object per line instead of a table")
 	reps := fs.Int("reps", 5, "timed repetitions per case (the median is reported)")
 	secs := fs.Float64("seconds", 0.3, "minimum duration of one repetition, in seconds")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "Usage of relora-cpu bench gemm:")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return err
-		}
-		return fmt.Errorf("%v (see relora-cpu bench gemm --help)", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
 	kern, err := asm.ByName(*kernel)
 	if err != nil {

@@ -31,7 +31,7 @@ func benchStep(args []string, stdout io.Writer) error {
 	vocab := fs.Int("vocab", 32000, "vocabulary size")
 	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per step")
 	fs.IntVar(&o.MaxLength, "max_length", o.MaxLength, "sequence length")
-	fs.IntVar(&o.Threads, "threads", 2, "worker threads")
+	fs.IntVar(&o.Threads, "threads", 0, "worker threads (0: all cores)")
 	deviceFlag(fs, &o.Device, &o.DType)
 	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "0: full-rank; >0: ReLoRA-wrapped with this rank")
 	fs.Float64Var(&o.LoraDropout, "lora_dropout", o.LoraDropout, "dropout on the low-rank branch (0 lets the layer run through W0+s·B·A)")

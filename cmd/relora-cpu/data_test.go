@@ -187,7 +187,7 @@ func TestDataCommandErrors(t *testing.T) {
 		{[]string{"prepare", "--data", empty, "--tokenizer", brownTok, "--out", out}, empty + ": empty"},
 		{[]string{"prepare", "--data", latin1, "--tokenizer", brownTok, "--out", out}, "invalid UTF-8"},
 		{[]string{"prepare", "--data", latin1, "--tokenizer", badTok, "--out", out}, badTok},
-		{[]string{"prepare", "--data", latin1, "--out", out}, "exactly one of --tokenizer"},
+		{[]string{"prepare", "--data", latin1, "--tokenizer", brownTok, "--train_tokenizer", "300", "--out", out}, "not both"},
 		{[]string{"train", "--data", shortShard}, "truncated or damaged"},
 		{[]string{"eval", "--checkpoint", badST, "--data", latin1}, "badst/model.safetensors"},
 		{[]string{"generate", "--checkpoint", tmp, "--prompt", "x"}, "neither a training checkpoint"},

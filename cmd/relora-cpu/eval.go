@@ -18,8 +18,8 @@ import (
 // trainer's evaluation).
 func cmdEval(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	ckpt := fs.String("checkpoint", "", "a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
-	dataPath := fs.String("data", "", "evaluation data: a token shard (.bin), a prepared directory (its val.bin) or text (.txt, .txt.gz, .jsonl, ...)")
+	ckpt := fs.String("checkpoint", "", "a run directory (its final/), a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
+	dataPath := fs.String("data", "", "evaluation data: a token shard (.bin), a prepared directory (its val.bin) or text (.txt, .txt.gz, .jsonl, ...) (default: the embedded Brown val, as train's default)")
 	maxLen := fs.Int("max_length", 128, "sequence length")
 	batch := fs.Int("batch_size", 8, "sequences per forward pass")
 	maxBatches := fs.Int("max_batches", 0, "evaluate only the first N batches (0: all)")
@@ -31,13 +31,14 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	switch {
-	case *ckpt == "" || *dataPath == "":
-		return fmt.Errorf("--checkpoint and --data are required")
+	case *ckpt == "":
+		return fmt.Errorf("--checkpoint is required: the model to evaluate")
 	case *maxLen < 1 || *batch < 1:
 		return fmt.Errorf("--max_length and --batch_size must be positive")
 	case *maxBatches < 0 || *threads < 0:
 		return fmt.Errorf("--max_batches and --threads must not be negative")
 	}
+	*ckpt = modelDirOf(*ckpt, stderr)
 	m, err := relora.LoadModelDir(*ckpt)
 	if err != nil {
 		return err
@@ -56,7 +57,13 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	toks, src, err := relora.ReadTokens(*dataPath, tok, *threads)
+	var toks []int32
+	var src string
+	if *dataPath == "" {
+		toks, src, err = relora.EmbeddedVal(tok, *threads)
+	} else {
+		toks, src, err = relora.ReadTokens(*dataPath, tok, *threads)
+	}
 	if err != nil {
 		return err
 	}

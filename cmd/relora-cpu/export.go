@@ -51,10 +51,31 @@ func findTokenizer(dir, flagPath string, vocab int, stderr io.Writer) (data.Toke
 	return nil, nil, "", fmt.Errorf("no tokenizer.json in %s or its parent for a model of %d tokens: give --tokenizer", dir, vocab)
 }
 
+// modelDirOf resolves --checkpoint: a run directory (no config.json or
+// training_state.json of its own) stands for its final/, or, for a run
+// that has not finished, its newest checkpoint; a note says which.
+func modelDirOf(dir string, stderr io.Writer) string {
+	for _, f := range []string{"config.json", "training_state.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return dir
+		}
+	}
+	final := filepath.Join(dir, "final")
+	if _, err := os.Stat(filepath.Join(final, "config.json")); err == nil {
+		fmt.Fprintf(stderr, "note: %s is a run directory: using its final model %s\n", dir, final)
+		return final
+	}
+	if ck := relora.LatestCheckpoint(dir); ck != "" {
+		fmt.Fprintf(stderr, "note: %s is a run directory without final/: using its newest checkpoint %s\n", dir, ck)
+		return ck
+	}
+	return dir
+}
+
 func cmdExport(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	ckpt := fs.String("checkpoint", "", "a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
-	out := fs.String("out", "", "output directory: model.safetensors + config.json (Hugging Face LLaMA), and tokenizer.json when known")
+	ckpt := fs.String("checkpoint", "", "a run directory (its final/), a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
+	out := fs.String("out", "", "output directory: model.safetensors, config.json and generation_config.json (Hugging Face LLaMA), and tokenizer.json and tokenizer_config.json when the tokenizer is known")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json to copy into --out (default: the checkpoint's)")
 	force := fs.Bool("force", false, "replace an existing model in --out")
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -66,6 +87,7 @@ func cmdExport(args []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(filepath.Join(*out, "model.safetensors")); err == nil && !*force {
 		return fmt.Errorf("%s already holds a model.safetensors: choose another --out or add --force", *out)
 	}
+	*ckpt = modelDirOf(*ckpt, stderr)
 	m, err := relora.LoadModelDir(*ckpt)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ import (
 // the key/value cache (model.Decoder), writing the text as it comes.
 func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	ckpt := fs.String("checkpoint", "", "a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
+	ckpt := fs.String("checkpoint", "", "a run directory (its final/), a training checkpoint (model_<N>/), a final/ directory or a Hugging Face LLaMA directory")
 	prompt := fs.String("prompt", "", "text to continue (with an end-of-document token the model starts a new document; empty: from scratch)")
 	maxNew := fs.Int("max_new_tokens", 100, "tokens to generate at most (stops early at end of document)")
 	temp := fs.Float64("temperature", 0.8, "sampling temperature (0: greedy)")
@@ -27,6 +27,7 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "sampling seed")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json (default: the checkpoint's, see relora-cpu export)")
 	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
+	showIDs := fs.Bool("show_ids", false, "after the text, print the token ids fed to the model (\"prompt_ids: ...\") and those generated (\"ids: ...\", without the end-of-document token that stops generation)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -44,6 +45,7 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	case *threads < 0:
 		return fmt.Errorf("--threads must not be negative, got %d", *threads)
 	}
+	*ckpt = modelDirOf(*ckpt, stderr)
 	m, err := relora.LoadModelDir(*ckpt)
 	if err != nil {
 		return err
@@ -102,5 +104,16 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	w.WriteString("\n")
+	if *showIDs {
+		w.WriteString("prompt_ids:")
+		for _, id := range ids {
+			fmt.Fprintf(w, " %d", id)
+		}
+		w.WriteString("\nids:")
+		for _, id := range gen {
+			fmt.Fprintf(w, " %d", id)
+		}
+		w.WriteString("\n")
+	}
 	return w.Flush()
 }

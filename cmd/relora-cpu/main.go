@@ -24,15 +24,33 @@ Usage:
   relora-cpu generate [flags]     continue a prompt with a trained model (KV cache, top-k/top-p sampling)
   relora-cpu eval [flags]         a model's loss and perplexity on a corpus or token shards
   relora-cpu export [flags]       a checkpoint as a plain Hugging Face LLaMA (ReLoRA factors merged)
+  relora-cpu plot [flags] RUN...  loss curves of runs as PNG and SVG
   relora-cpu bench gemm [flags]   measure GEMM GFLOP/s per shape, layout, threads and kernel
   relora-cpu bench step [flags]   measure training-step tokens/s, GFLOP/s and peak memory
   relora-cpu kernels              list the GEMM kernels this CPU runs (values for RELORA_KERNEL)
+  relora-cpu version              the version, commit and Go release of this binary (also --version)
 
-Run "relora-cpu COMMAND --help" for a command's flags.
+Run "relora-cpu COMMAND --help" for a command's flags and an example.
 `
 
-// errUsage marks an error already explained to the user (bad flags).
-var errUsage = errors.New("usage")
+const benchUsage = `Usage:
+  relora-cpu bench gemm [flags]   measure GEMM GFLOP/s per shape, layout, threads and kernel
+  relora-cpu bench step [flags]   measure training-step tokens/s, GFLOP/s and peak memory
+
+Run "relora-cpu bench gemm --help" or "relora-cpu bench step --help" for their flags.
+`
+
+// exitError ends a command with its own exit status (an interrupted run).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// stdin is what tokenize reads (a variable for the tests).
+var stdin io.Reader = os.Stdin
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -48,20 +66,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version())
+		return 0
 	case "train":
-		err = cmdTrain(args[1:], stdout)
+		err = cmdTrain(args[1:], stdout, stderr)
 	case "schedule":
-		err = cmdSchedule(args[1:], stdout)
+		err = cmdSchedule(args[1:], stdout, stderr)
 	case "prepare":
 		err = cmdPrepare(args[1:], stdout, stderr)
 	case "tokenize":
-		err = cmdTokenize(args[1:], os.Stdin, stdout)
+		err = cmdTokenize(args[1:], stdin, stdout)
 	case "generate":
 		err = cmdGenerate(args[1:], stdout, stderr)
 	case "eval":
 		err = cmdEval(args[1:], stdout, stderr)
 	case "export":
 		err = cmdExport(args[1:], stdout, stderr)
+	case "plot":
+		err = cmdPlot(args[1:], stdout, stderr)
 	case "kernels":
 		err = cmdKernels(stdout, stderr)
 	case "bench":
@@ -70,17 +93,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = benchGEMM(args[2:], stdout)
 		case len(args) >= 2 && args[1] == "step":
 			err = benchStep(args[2:], stdout)
+		case len(args) >= 2 && (args[1] == "help" || args[1] == "-h" || args[1] == "--help" || args[1] == "-help"):
+			fmt.Fprint(stdout, benchUsage)
+			return 0
+		case len(args) == 1:
+			fmt.Fprint(stderr, benchUsage)
+			return 2
 		default:
-			err = fmt.Errorf("name what to measure: relora-cpu bench gemm | bench step")
+			err = fmt.Errorf("unknown benchmark %q: relora-cpu bench gemm | bench step", args[1])
 		}
 	default:
-		err = fmt.Errorf("unknown command %q (commands: train, schedule, prepare, tokenize, generate, eval, export, bench, kernels)", args[0])
+		err = fmt.Errorf("unknown command %q (commands: train, schedule, prepare, tokenize, generate, eval, export, plot, bench, kernels, version)", args[0])
 	}
+	var ee *exitError
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp), errors.Is(err, errFlagsChecked):
 		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintf(stderr, "relora-cpu %s: %v\n", args[0], err)
+		return ee.code
 	}
 	fmt.Fprintf(stderr, "relora-cpu %s: %v\n", args[0], err)
 	return 1
@@ -92,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	rest, err := parseFlagsPaths(fs, args, stdout)
 	if err == nil && len(rest) > 0 {
-		err = fmt.Errorf("unexpected argument %q (flags are written --name value)", rest[0])
+		err = fmt.Errorf("unexpected argument %q: relora-cpu %s takes only flags, written --name value or --name=value (see relora-cpu %s --help)", rest[0], fs.Name(), fs.Name())
 	}
 	return err
 }
@@ -114,11 +147,11 @@ func cmdKernels(stdout, stderr io.Writer) error {
 // their flags: the leftover arguments are returned.
 func parseFlagsPaths(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	relaxBools(fs)
+	args = joinBoolValues(fs, args)
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fmt.Fprintf(stdout, "Usage of relora-cpu %s:\n", fs.Name())
-		fs.PrintDefaults()
+		printHelp(stdout, fs)
 		return nil, err
 	}
 	if err != nil {
@@ -128,8 +161,15 @@ func parseFlagsPaths(fs *flag.FlagSet, args []string, stdout io.Writer) ([]strin
 	for a := fs.Args(); len(a) > 0; a = fs.Args() { // flags may follow paths
 		rest = append(rest, a[0])
 		if err := fs.Parse(a[1:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printHelp(stdout, fs)
+				return nil, err
+			}
 			return nil, fmt.Errorf("%v (see relora-cpu %s --help)", strings.TrimSpace(err.Error()), fs.Name())
 		}
+	}
+	if flagsOnly {
+		return nil, errFlagsChecked
 	}
 	return rest, nil
 }

@@ -35,10 +35,10 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("prepare", flag.ContinueOnError)
 	var paths pathList
 	fs.Var(&paths, "data", "corpus files, directories or globs (.txt, .txt.gz, .jsonl, .jsonl.gz, .json, .json.gz); repeat or separate with commas; paths after the flags are added")
-	tokPath := fs.String("tokenizer", "", "tokenizer.json to encode with (\"bytes\": the byte tokenizer)")
+	tokPath := fs.String("tokenizer", "", "tokenizer to encode with: a tokenizer.json, \"embedded\" (the Brown BPE, 4096 tokens) or \"bytes\" (default: bytes, as train encodes --data text, unless --train_tokenizer)")
 	trainTok := fs.Int("train_tokenizer", 0, "train a byte-level BPE of this vocabulary size on the data instead of --tokenizer")
 	out := fs.String("out", "", "output directory for train.bin, val.bin and tokenizer.json")
-	valFrac := fs.Float64("val_fraction", 0.005, "fraction of documents held out for val.bin, spread evenly through the corpus")
+	valFrac := fs.Float64("val_fraction", 0.05, "fraction of documents held out for val.bin, spread evenly through the corpus (train holds out 5% too when its data has no val.bin)")
 	threads := fs.Int("threads", 0, "tokenizer threads (0: all cores)")
 	force := fs.Bool("force", false, "replace existing shard files in --out")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
@@ -52,8 +52,10 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--data is required: the corpus files to tokenize")
 	case *out == "":
 		return fmt.Errorf("--out is required: the directory for train.bin, val.bin and tokenizer.json")
-	case (*tokPath == "") == (*trainTok == 0):
-		return fmt.Errorf("give exactly one of --tokenizer FILE and --train_tokenizer VOCAB_SIZE")
+	case *tokPath != "" && *trainTok != 0:
+		return fmt.Errorf("give one of --tokenizer FILE and --train_tokenizer VOCAB_SIZE, not both")
+	case *trainTok < 0:
+		return fmt.Errorf("--train_tokenizer must be positive, got %d", *trainTok)
 	case !(*valFrac >= 0 && *valFrac < 1):
 		return fmt.Errorf("--val_fraction must be in [0, 1), got %g", *valFrac)
 	case *threads < 0:
@@ -79,6 +81,10 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 
 	var tok data.Tokenizer
 	var tokJSON []byte
+	if *tokPath == "" && *trainTok == 0 {
+		fmt.Fprintln(stderr, "note: no --tokenizer or --train_tokenizer: byte-level tokens (256), as train encodes --data text; --train_tokenizer 8192 trains a BPE")
+		*tokPath = "bytes"
+	}
 	if *tokPath != "" {
 		if tok, tokJSON, err = relora.LoadTokenizer(*tokPath); err != nil {
 			return err
@@ -105,6 +111,9 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		tok = bpe
+		if v := bpe.VocabSize(); v < *trainTok {
+			fmt.Fprintf(stderr, "warning: --train_tokenizer %d: the corpus gives a vocabulary of only %d tokens (no pair of tokens occurs often enough for more merges)\n", *trainTok, v)
+		}
 	}
 
 	// Both shards are written to temporary files and renamed into place
@@ -163,8 +172,12 @@ func cmdPrepare(args []string, stdout, stderr io.Writer) error {
 		prog.Docs, float64(prog.Bytes)/1e6, trainPath, tw.Count(), valPath, vw.Count(), valDocs, vocab)
 	fmt.Fprintf(stdout, "%.2f s, %.2f MB/s, %.0f tokens/s, %.2f bytes/token\n",
 		el, float64(prog.Bytes)/1e6/el, float64(prog.Tokens)/el, float64(prog.Bytes)/float64(max(prog.Tokens, 1)))
-	if valDocs == 0 && *valFrac > 0 {
+	const oneSeq = 128 + 1 // train's default --max_length, plus the last target
+	switch {
+	case valDocs == 0 && *valFrac > 0:
 		fmt.Fprintf(stderr, "note: %d documents are too few for --val_fraction %g: val.bin is empty (training holds out the last 5%% of train.bin)\n", prog.Docs, *valFrac)
+	case vw.Count() > 0 && vw.Count() < oneSeq:
+		fmt.Fprintf(stderr, "warning: %s has %d tokens, less than one sequence of train's default --max_length 128 (%d tokens): train and eval on it will refuse it; use a larger --val_fraction\n", valPath, vw.Count(), oneSeq)
 	}
 	return nil
 }

@@ -15,13 +15,13 @@ import (
 // ids (separated by any white space) back into text.
 func cmdTokenize(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
-	tokPath := fs.String("tokenizer", "", "tokenizer.json (\"bytes\": the byte tokenizer)")
+	tokPath := fs.String("tokenizer", "", "a tokenizer.json, \"embedded\" (the Brown BPE, 4096 tokens) or \"bytes\"")
 	decode := fs.Bool("decode", false, "read ids from stdin and write the text they encode")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if *tokPath == "" {
-		return fmt.Errorf("--tokenizer is required (a tokenizer.json, or \"bytes\")")
+		return fmt.Errorf("--tokenizer is required (a tokenizer.json, \"embedded\" or \"bytes\")")
 	}
 	tok, _, err := relora.LoadTokenizer(*tokPath)
 	if err != nil {

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"time"
 
-	"github.com/relora-go/relora-go/engine/prof"
 	"github.com/relora-go/relora-go/relora"
 )
 
@@ -45,12 +42,13 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.Float64Var(&o.LoraDropout, "lora_dropout", o.LoraDropout, "dropout on the low-rank branch's input")
 	fs.BoolVar(&o.LoraOnly, "lora_only", o.LoraOnly, "no full-rank weights at all: low-rank training from scratch")
 	fs.IntVar(&o.Relora, "relora", o.Relora, "merge the factors into the weights every N updates (ReLoRA; 0: never)")
-	fs.IntVar(&o.CycleLength, "cycle_length", o.CycleLength, "updates per learning-rate cycle and optimizer reset (usually = --relora)")
+	fs.IntVar(&o.CycleLength, "cycle_length", o.CycleLength, "updates per learning-rate cycle and optimizer reset (0 with --relora N: N)")
 	fs.IntVar(&o.RestartWarmup, "restart_warmup_steps", o.RestartWarmup, "warmup updates after every restart (cosine_restarts)")
 	fs.IntVar(&o.AdjustStep, "adjust_step", o.AdjustStep, "shift of the jagged schedule (cosine_restarts)")
 	fs.BoolVar(&o.ResetOptimizer, "reset_optimizer_on_relora", o.ResetOptimizer, "at restarts, prune 99.9% of the factors' Adam moments at random (the reference's default)")
-	fs.Float64Var(&o.RandomPruning, "optimizer_random_pruning", o.RandomPruning, "at restarts, zero this fraction of the factors' Adam moments at random (needs --reset_optimizer_on_relora=false)")
-	fs.Float64Var(&o.MagnitudePruning, "optimizer_magnitude_pruning", o.MagnitudePruning, "at restarts, zero this fraction of the smallest factor moments (needs --reset_optimizer_on_relora=false)")
+	fs.Float64Var(&o.RandomPruning, "optimizer_random_pruning", o.RandomPruning, "at restarts, zero this fraction of the factors' Adam moments at random (needs --reset_optimizer_on_relora false)")
+	fs.Float64Var(&o.MagnitudePruning, "optimizer_magnitude_pruning", o.MagnitudePruning, "at restarts, zero this fraction of the smallest factor moments (needs --reset_optimizer_on_relora false)")
+	fs.StringVar(&o.ResetMask, "optimizer_reset_mask", o.ResetMask, "how restarts prune the factors' two Adam moments: joint (one mask for both, by |exp_avg_sq| for magnitude pruning, one draw per entry for random) or independent (each moment its own mask: the reference's, bit for bit). The default is joint: with independent masks an entry can keep its momentum and lose its variance, its next step is m̂/ε, up to 10⁵ times the largest step before the reset, and the loss jumps by about 1 nat after the first restart (docs/EXPERIMENTS.md)")
 	fs.IntVar(&o.WarmStartSteps, "warm_start_steps", o.WarmStartSteps, "full-rank updates before the low-rank stage starts (warm start in one run)")
 
 	fs.Float64Var(&o.WarmStartLR, "warm_start_lr", o.WarmStartLR, "peak learning rate of the warm-start stage (0: --lr; the paper uses about half of ReLoRA's)")
@@ -59,57 +57,20 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 	fs.IntVar(&o.SaveEvery, "save_every", o.SaveEvery, "updates between checkpoints in --save_dir (0: none)")
 	fs.IntVar(&o.KeepCheckpoints, "keep_checkpoints", o.KeepCheckpoints, "keep only the newest N checkpoints (0: all)")
 	fs.StringVar(&o.ResumeFrom, "resume_from", o.ResumeFrom, "continue the run saved in this checkpoint directory")
-	fs.BoolVar(&o.Autoresume, "autoresume", o.Autoresume, "continue from the newest checkpoint in --save_dir (start fresh if there is none)")
+	fs.BoolVar(&o.Autoresume, "autoresume", o.Autoresume, "continue from the newest checkpoint in --save_dir (start fresh if there is none; a complete run: nothing to do)")
 }
 
-func cmdTrain(args []string, stdout io.Writer) error {
+func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	o := relora.DefaultOptions()
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	trainFlags(fs, &o)
+	extras := addTrainExtras(fs)
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	kprof := fs.String("kernel_profile", "", "write a per-kernel profile of the training steps to `file` (go tool pprof -top)")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
-		stop, err := startCPUProfile(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	if err := o.Validate(); err != nil {
-		return err
-	}
-	if o.Autoresume && o.ResumeFrom == "" && o.SaveDir == "" {
-		return fmt.Errorf("--autoresume needs --save_dir: the directory whose newest checkpoint to continue")
-	}
-	if o.SaveDir == "" {
-		o.SaveDir = filepath.Join("runs", time.Now().Format("20060102-150405"))
-	}
-	if _, err := os.Stat(filepath.Join(o.SaveDir, "metrics.jsonl")); err == nil && !o.Autoresume && o.ResumeFrom == "" {
-		return fmt.Errorf("--save_dir %s already holds a run (metrics.jsonl): continue it with --autoresume, or choose a new directory", o.SaveDir)
-	}
-	corpus, err := relora.LoadCorpus(o)
-	if err != nil {
-		return err
-	}
-	t, err := relora.NewTrainer(o, corpus, stdout)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	if *kprof == "" {
-		return t.Run()
-	}
-	kp := prof.New()
-	t.Profiler = kp
-	if err := t.Run(); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "kernel profile (training steps):")
-	kp.WriteTable(stdout, 12)
-	return writeKernelProfile(kp, *kprof)
+	return runTrain(fs, o, extras, args, *cpuprofile, *kprof, stdout, stderr)
 }
 
 // startCPUProfile starts a Go CPU profile; the returned function stops it
@@ -126,12 +87,28 @@ func startCPUProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func cmdSchedule(args []string, stdout io.Writer) error {
+// cmdSchedule prints the learning rate of every update. It takes all of
+// train's flags (a train command line works), but --help lists only those
+// the schedule reads; a warm start implies a low-rank stage after it.
+func cmdSchedule(args []string, stdout, stderr io.Writer) error {
 	o := relora.DefaultOptions()
 	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
 	trainFlags(fs, &o)
+	extras := addTrainExtras(fs)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	if err := applyExtras(fs, &o, extras, stderr); err != nil {
+		return err
+	}
+	if o.WarmStartSteps > 0 && !o.LowRank() {
+		o.UsePeft = true // the schedule is that of any low-rank stage
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	for _, w := range o.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	return o.WriteSchedule(stdout)
 }

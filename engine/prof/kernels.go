@@ -98,8 +98,12 @@ func (k *Kernels) WriteTable(w io.Writer, n int) {
 		if i == n {
 			break
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%.1f\t\n", r.Kernel, r.Op, r.Calls, r.Time.Round(time.Millisecond),
-			100*float64(r.Time)/float64(max(total, 1)), r.GFLOPS())
+		rate := "-" // a kernel that counts no floating-point work (copies, norms, ...)
+		if r.Flops > 0 {
+			rate = fmt.Sprintf("%.1f", r.GFLOPS())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%s\t\n", r.Kernel, r.Op, r.Calls, r.Time.Round(time.Millisecond),
+			100*float64(r.Time)/float64(max(total, 1)), rate)
 	}
 	tw.Flush()
 }
