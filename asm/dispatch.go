@@ -16,6 +16,7 @@ var (
 	available []Kernel // best first; GoKernel last
 	selected  Kernel
 	selectErr error
+	forced    bool
 )
 
 func init() {
@@ -27,7 +28,7 @@ func init() {
 			selectErr = fmt.Errorf("%s=%s: %w; using %q", EnvKernel, name, err, selected.Name)
 			fmt.Fprintln(os.Stderr, "relora:", selectErr)
 		} else {
-			selected = k
+			selected, forced = k, true
 		}
 	}
 }
@@ -110,3 +111,7 @@ func checkDot(maxM, maxN, m, n, k int, a []float32, lda int, b []float32, ldb in
 			m, n, k, len(a), lda, len(b), ldb, len(c), ldc))
 	}
 }
+
+// Forced reports whether RELORA_KERNEL named an available kernel, which
+// Selected then is (GEMM's per-CPU choice defers to it).
+func Forced() bool { return forced }

@@ -134,12 +134,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 // name per line (values for RELORA_KERNEL), and says on stderr which one
 // is selected.
 func cmdKernels(stdout, stderr io.Writer) error {
-	for _, k := range asm.Available() {
-		fmt.Fprintln(stdout, k.Name)
-	}
-	sel := asm.Selected()
-	fmt.Fprintf(stderr, "selected: %s (%d×%d tiles; vector kernels: %s); RELORA_KERNEL=<name> forces one\n",
-		sel.Name, sel.MR, sel.NR, asm.VecLevel())
+	kernelsReport(stdout, stderr)
 	return asm.SelectionError()
 }
 

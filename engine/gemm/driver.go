@@ -1,10 +1,8 @@
 package gemm
 
 import (
-	"sync"
 	"unsafe"
 
-	"github.com/klauspost/cpuid/v2"
 	"github.com/relora-go/relora-go/asm"
 	"github.com/relora-go/relora-go/engine/sched"
 )
@@ -16,12 +14,7 @@ type blocking struct {
 	mc int // most rows per parallel work unit; a multiple of MR
 }
 
-var caches struct {
-	once   sync.Once
-	l1, l2 int
-}
-
-// testBlocking, when non-nil, replaces blockingFor (tests use tiny blocks to
+// testBlocking, when non-nil, replaces blocksFor (tests use tiny blocks to
 // exercise every blocking loop on small matrices).
 var testBlocking *blocking
 
@@ -34,32 +27,6 @@ const supK = 2048
 
 // noDirect turns off the in-place A path (tests and benchmarks compare).
 var noDirect bool
-
-// blockingFor derives block sizes from the L1 and L2 data cache sizes:
-// the A panel (MR×KC floats) fills at most half of L1 and the packed B
-// block (KC×NC) at most half of L2. KC is capped at 512, the value BLIS's
-// zen4 configuration uses for its 6×64 kernel. Measured on Zen 4 (32 KiB
-// L1D, 1 MiB L2) this gives KC 512, NC 256 for the 6×64 AVX-512 kernel.
-func blockingFor(kern asm.Kernel) blocking {
-	if testBlocking != nil {
-		return *testBlocking
-	}
-	caches.once.Do(func() {
-		caches.l1, caches.l2 = cpuid.CPU.Cache.L1D, cpuid.CPU.Cache.L2
-		if caches.l1 < 16<<10 || caches.l1 > 256<<10 {
-			caches.l1 = 32 << 10
-		}
-		if caches.l2 < 128<<10 || caches.l2 > 8<<20 {
-			caches.l2 = 512 << 10
-		}
-	})
-	kc := caches.l1 / 2 / (4 * kern.MR)
-	kc = max(64, min(512, kc&^7))
-	nc := caches.l2 / 2 / (4 * kc)
-	nc = max(kern.NR, nc/kern.NR*kern.NR)
-	mc := max(kern.MR, 192/kern.MR*kern.MR)
-	return blocking{kc: kc, nc: nc, mc: mc}
-}
 
 // workspace is everything one Sgemm call needs besides its operands.
 type workspace struct {
@@ -113,7 +80,7 @@ func grow(buf []float32, n int) []float32 {
 	return buf[:n]
 }
 
-func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool, m, n, k int, alpha float32,
+func (ws *workspace) run(kern asm.Kernel, blk blocking, pool *sched.Pool, transA, transB bool, m, n, k int, alpha float32,
 	a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ws.kern, ws.pool = kern, pool
 	ws.transA, ws.transB, ws.m, ws.n, ws.k = transA, transB, m, n, k
@@ -141,7 +108,6 @@ func (ws *workspace) run(kern asm.Kernel, pool *sched.Pool, transA, transB bool,
 		pool.Run(ws.sup.chunks, &ws.dot)
 		return
 	}
-	blk := blockingFor(kern)
 
 	// Equal-sized K blocks of at most KC, and N blocks of at most NC.
 	kBlocks := ceilDiv(k, blk.kc)

@@ -14,7 +14,9 @@
 // # Algorithm
 //
 // A BLIS-style blocked driver around the register-tile micro-kernel that
-// package asm selects for this CPU (asm.Selected; RELORA_KERNEL forces one).
+// chosen for this CPU (Chosen, tune.go: a table keyed by CPU vendor, family
+// and model, else a measurement cached per machine; RELORA_KERNEL forces the
+// kernel and RELORA_BLOCKS the blocks).
 // For the MR×NR kernel the loops are, outermost first:
 //
 //	pc: the reduction in blocks of KC  (beta applies to the first block only)
@@ -38,8 +40,9 @@
 // unpacked kernel (asm.Kernel.Sup) a row-major B and a transposed A are read
 // in place. Otherwise both layouts of A and B are packed directly, so NN,
 // NT, TN and TT cost the same. Edge tiles run the kernel into a small per-worker scratch tile and
-// are merged into C with beta. Block sizes come from the cache sizes that
-// klauspost/cpuid reports (with fallbacks); see blockingFor.
+// are merged into C with beta. Block sizes come with the kernel (Chosen);
+// where the table leaves one unset it is derived from the cache sizes that
+// klauspost/cpuid reports (with fallbacks); see deriveBlocks.
 //
 // # Memory and concurrency
 //
@@ -65,7 +68,7 @@ import (
 // called concurrently, including with a nil pool from inside pool tasks.
 func Sgemm(pool *sched.Pool, transA, transB bool, m, n, k int, alpha float32,
 	a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	SgemmKernel(asm.Selected(), pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	SgemmKernel(Chosen().Kernel, pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmKernel is Sgemm with an explicit micro-kernel (one of
@@ -81,7 +84,7 @@ func SgemmKernel(kern asm.Kernel, pool *sched.Pool, transA, transB bool, m, n, k
 		return
 	}
 	ws := getWorkspace()
-	ws.run(kern, pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	ws.run(kern, blocksFor(kern), pool, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	putWorkspace(ws)
 }
 
