@@ -172,8 +172,9 @@ func shellWords(t *testing.T, s string) ([]string, int) {
 // flagsOnlyReasons: commands containing the key are checked for their flags
 // only, for the reason given.
 var flagsOnlyReasons = map[string]string{
-	"relora-gpu": "needs an NVIDIA GPU and a binary built with -tags cuda",
-	"runs/brown": "needs the four 15-minute runs of docs/experiments/brown.sh",
+	"relora-gpu":    "needs an NVIDIA GPU and a binary built with -tags cuda",
+	"runs/brown":    "needs the four 15-minute runs of docs/experiments/brown.sh",
+	"runs/spectra/": "needs the runs of docs/experiments/spectra.sh",
 }
 
 // Step counts shrink 100 times (2000 updates become 20, a cycle of 500

@@ -25,6 +25,7 @@ Usage:
   relora-cpu eval [flags]         a model's loss and perplexity on a corpus or token shards
   relora-cpu export [flags]       a checkpoint as a plain Hugging Face LLaMA (ReLoRA factors merged)
   relora-cpu plot [flags] RUN...  loss curves of runs as PNG and SVG
+  relora-cpu analyze [flags] RUN  singular values of every matrix's update W_final − W_start (JSON, table, PNG/SVG)
   relora-cpu bench gemm [flags]   measure GEMM GFLOP/s per shape, layout, threads and kernel
   relora-cpu bench step [flags]   measure training-step tokens/s, GFLOP/s and peak memory
   relora-cpu kernels              list the GEMM kernels this CPU runs (values for RELORA_KERNEL)
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdExport(args[1:], stdout, stderr)
 	case "plot":
 		err = cmdPlot(args[1:], stdout, stderr)
+	case "analyze":
+		err = cmdAnalyze(args[1:], stdout, stderr)
 	case "kernels":
 		err = cmdKernels(stdout, stderr)
 	case "bench":
@@ -103,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = fmt.Errorf("unknown benchmark %q: relora-cpu bench gemm | bench step", args[1])
 		}
 	default:
-		err = fmt.Errorf("unknown command %q (commands: train, schedule, prepare, tokenize, generate, eval, export, plot, bench, kernels, version)", args[0])
+		err = fmt.Errorf("unknown command %q (commands: train, schedule, prepare, tokenize, generate, eval, export, plot, analyze, bench, kernels, version)", args[0])
 	}
 	var ee *exitError
 	switch {
@@ -132,7 +135,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 
 // cmdKernels lists the GEMM micro-kernels this CPU and build can run, one
 // name per line (values for RELORA_KERNEL), and says on stderr which one
-// is selected.
+// and which cache blocks were chosen for this CPU, and why (kernels.go).
 func cmdKernels(stdout, stderr io.Writer) error {
 	kernelsReport(stdout, stderr)
 	return asm.SelectionError()
