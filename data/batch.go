@@ -86,6 +86,23 @@ func (b *Batcher) Fill(inputs, targets []int32) {
 	}
 }
 
+// Skip moves past the next n windows as n Fills of one sequence would,
+// without reading them (a data-parallel rank skipping the windows of the
+// other ranks). It allocates nothing beyond what Fill does at an epoch's
+// end.
+func (b *Batcher) Skip(n int) {
+	for n > 0 {
+		if b.Next == len(b.order) {
+			b.Epoch++
+			b.Next = 0
+			b.shuffle()
+		}
+		step := min(n, len(b.order)-b.Next)
+		b.Next += step
+		n -= step
+	}
+}
+
 // Sequential fills inputs and targets with windows i, i+1, ... in stream
 // order (for evaluation) and reports how many windows it wrote; it stops at
 // the end of the stream.

@@ -111,15 +111,20 @@ func (a *Arena) New(name string, grad bool, shape ...int) *Tensor {
 }
 
 // AllocGrads gives every tensor in ts a zeroed gradient buffer, all carved
-// from one new arena (replacing any buffer it had). Tensors not in ts keep
+// from one new slab (replacing any buffer it had), and returns that slab:
+// the gradients of ts one after another, in the order of ts (what a
+// data-parallel run all-reduces in one call). Tensors not in ts keep
 // theirs; set Grad to nil to freeze one.
-func AllocGrads(ts []*Tensor) {
+func AllocGrads(ts []*Tensor) []float32 {
 	total := 0
 	for _, t := range ts {
 		total += t.Size()
 	}
-	a := NewArena(max(total, 1))
+	flat := make([]float32, total)
+	off := 0
 	for _, t := range ts {
-		t.Grad = a.Alloc(t.Size())
+		t.Grad = flat[off : off+t.Size() : off+t.Size()]
+		off += t.Size()
 	}
+	return flat
 }

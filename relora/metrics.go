@@ -31,7 +31,10 @@ type UpdateRecord struct {
 	GradNorm   float64 `json:"grad_norm"`
 	Tokens     int64   `json:"tokens_seen"`
 	TokensPerS float64 `json:"tokens_per_s"`
-	Time       string  `json:"time"` // wall clock when the line was written (RFC 3339, UTC, ms)
+	// AllReduceBytes is what the update all-reduced over the ranks of a
+	// data-parallel run (the trainable gradients; absent alone).
+	AllReduceBytes int64  `json:"allreduce_bytes,omitempty"`
+	Time           string `json:"time"` // wall clock when the line was written (RFC 3339, UTC, ms)
 }
 
 // EvalRecord is logged after every evaluation.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/relora-go/relora-go/data"
 	"github.com/relora-go/relora-go/engine"
+	"github.com/relora-go/relora-go/engine/comm"
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/model"
 )
@@ -35,6 +36,10 @@ type Trainer struct {
 	// Stop, once closed, ends Run after the update in progress (and what
 	// it logs) with a checkpoint; Run then returns a *Stopped.
 	Stop <-chan struct{}
+	// Comm is the group of ranks training data-parallel (Single: alone).
+	// Rank 0 alone logs, evaluates and writes; every rank holds the same
+	// weights, optimizer state and random streams after every update.
+	Comm comm.Comm
 
 	fwd     *model.Forward
 	opt     *engine.AdamW
@@ -59,14 +64,40 @@ type Trainer struct {
 	// the next update logs its own against them (nil: no reset pending)
 	resetBefore *StepStats
 
+	// data-parallel state (Comm.Size() > 1)
+	gradFlat   []float32 // every trainable gradient, one slab (engine.AllocGrads)
+	lossSend   []float64 // this rank's micro-batch losses, then its stop flag
+	lossRecv   []float64 // every rank's lossSend, rank after rank
+	stopAgreed bool      // some rank was asked to stop during the last update
+
 	startFrom   string // the checkpoint or --init_from model this run began from ("": none)
 	startUpdate int    // the update it began at
 }
 
-// NewTrainer builds the model, graph, optimizer and data pipeline. The
-// save directory must not hold an earlier run.
+// NewTrainer builds the model, graph, optimizer and data pipeline of a
+// process training alone. The save directory must not hold an earlier run.
 func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
+	return NewTrainerComm(opts, corpus, out, comm.Single())
+}
+
+// NewTrainerComm is NewTrainer for one rank of a data-parallel group c:
+// every rank calls it with the same options (checked: a mismatch is an
+// error on every rank naming the ranks that differ) and the same data.
+// --total_batch_size is the global batch: each of the c.Size() ranks runs
+// total/(size·batch_size) micro-batches of every update.
+func NewTrainerComm(opts Options, corpus *Corpus, out io.Writer, c comm.Comm) (*Trainer, error) {
+	if c == nil {
+		c = comm.Single()
+	}
+	if c.Size() > 1 {
+		if err := checkSameOnRanks(c, opts, corpus); err != nil {
+			return nil, err
+		}
+	}
 	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkRanks(opts, c.Size()); err != nil {
 		return nil, err
 	}
 	var start *model.Model // the model to continue (--init_from)
@@ -104,7 +135,12 @@ func NewTrainer(opts Options, corpus *Corpus, out io.Writer) (*Trainer, error) {
 		return nil, fmt.Errorf("validation data %s has %d tokens, fewer than one sequence of max_length %d needs (%d)",
 			corpus.ValSource, len(corpus.Val), opts.MaxLength, opts.MaxLength+1)
 	}
-	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON, startFrom: opts.InitFrom}
+	t := &Trainer{Opts: opts, Out: out, train: train, val: corpus.Val, tokJSON: corpus.TokenizerJSON, startFrom: opts.InitFrom, Comm: c}
+	if n := c.Size(); n > 1 {
+		k := opts.Accumulation() / n
+		t.lossSend = make([]float64, k+1)
+		t.lossRecv = make([]float64, n*(k+1))
+	}
 	if t.Device, err = engine.OpenDevice(opts.Device, opts.DType); err != nil {
 		return nil, err
 	}
@@ -153,7 +189,7 @@ func (t *Trainer) rebuild() {
 			trainable = append(trainable, n.T)
 		}
 	}
-	engine.AllocGrads(trainable)
+	t.gradFlat = engine.AllocGrads(trainable)
 	var g *engine.Graph
 	if t.Device != nil {
 		if t.fwd != nil {
@@ -228,18 +264,31 @@ type StepResult struct {
 var ErrNonFinite = errors.New("non-finite value")
 
 // Step runs one optimizer update: the micro-batches of the accumulation,
-// the global-norm clip and AdamW. It allocates nothing.
+// the global-norm clip and AdamW. It allocates nothing (alone; over a Comm,
+// what the backend's collectives allocate).
+//
+// Data-parallel, micro-batch i of the update (the windows a single process
+// would feed it) goes to rank i mod size; the ranks' gradients are summed
+// in rank order (AllReduceSumOrdered) and the losses gathered and summed in
+// micro-batch order, so every rank then clips and steps identically.
 func (t *Trainer) Step() (StepResult, error) {
 	accum := t.Opts.Accumulation()
 	g := t.fwd.Graph
 	g.Profiler = t.Profiler
 	g.Training = true
 	var loss float64
-	for a := 0; a < accum; a++ {
-		t.train.Fill(t.fwd.Inputs, t.fwd.Targets)
-		g.Forward()
-		loss += t.fwd.Loss.Value()
-		g.Backward()
+	if n := t.Comm.Size(); n == 1 {
+		for a := 0; a < accum; a++ {
+			t.train.Fill(t.fwd.Inputs, t.fwd.Targets)
+			g.Forward()
+			loss += t.fwd.Loss.Value()
+			g.Backward()
+		}
+	} else {
+		var err error
+		if loss, err = t.stepShare(n); err != nil {
+			return StepResult{}, err
+		}
 	}
 	loss /= float64(accum)
 	r := StepResult{Loss: loss, LR: t.Opts.LRAt(t.Update + 1)}
@@ -265,6 +314,68 @@ func (t *Trainer) Step() (StepResult, error) {
 		}
 	}
 	return r, nil
+}
+
+// stepShare runs this rank's micro-batches of the update, then sums the
+// gradients and gathers the losses (and the ranks' stop requests) over the
+// group; it returns the sum of the global micro-batches' losses in their
+// order, the bits a single process adds.
+func (t *Trainer) stepShare(n int) (float64, error) {
+	g := t.fwd.Graph
+	rank := t.Comm.Rank()
+	k := len(t.lossSend) - 1
+	for j := 0; j < k; j++ {
+		t.skipMicroBatches(rank) // the micro-batches of the ranks before
+		t.train.Fill(t.fwd.Inputs, t.fwd.Targets)
+		g.Forward()
+		t.lossSend[j] = t.fwd.Loss.Value()
+		g.Backward()
+		t.skipMicroBatches(n - 1 - rank) // and after this one
+	}
+	t.lossSend[k] = 0
+	if t.stopRequested() {
+		t.lossSend[k] = 1
+	}
+	if err := comm.AllGatherFloat64(t.Comm, t.lossSend, t.lossRecv); err != nil {
+		return 0, err
+	}
+	if err := t.Comm.AllReduceSumOrdered(t.gradFlat); err != nil {
+		return 0, err
+	}
+	var loss float64
+	for i := 0; i < n*k; i++ { // micro-batch i: rank i mod n, its (i/n)-th
+		loss += t.lossRecv[(i%n)*(k+1)+i/n]
+	}
+	t.stopAgreed = false
+	for r := 0; r < n; r++ {
+		if t.lossRecv[r*(k+1)+k] != 0 {
+			t.stopAgreed = true
+		}
+	}
+	return loss, nil
+}
+
+// skipMicroBatches moves the data and the dropout streams past m
+// micro-batches that other ranks run: their windows, and the one draw per
+// layer each training forward makes for its dropout mask.
+func (t *Trainer) skipMicroBatches(m int) {
+	t.train.Skip(m * t.Opts.BatchSize)
+	for _, l := range t.Layers {
+		if l.Dropout > 0 {
+			for range m {
+				l.Rng.Uint64()
+			}
+		}
+	}
+}
+
+// AllReduceBytes is what one update all-reduces: the gradients of the
+// trainable tensors (never a frozen W0), in float32; 0 alone.
+func (t *Trainer) AllReduceBytes() int64 {
+	if t.Comm.Size() == 1 {
+		return 0
+	}
+	return 4 * int64(len(t.gradFlat))
 }
 
 // optKernel reports an optimizer kernel (flopsPer per trainable element).
@@ -319,17 +430,40 @@ func MeanLoss(f *model.Forward, toks data.Tokens, seq, windows int) (float64, in
 // what an interrupted run logged after its last checkpoint is logged
 // again. The first failed write of a log, a checkpoint or the model stops
 // the run with the path and the reason.
+//
+// Data-parallel (Comm.Size() > 1) every rank runs it: rank 0 chooses the
+// checkpoint to resume from and every rank loads it (the same path: a
+// shared file system or a copy on each machine), every rank's starting
+// state is checked equal, and rank 0 alone writes the logs, checkpoints
+// and final model and evaluates (the others skip evaluation, which changes
+// no state). A stop request on any rank stops every rank after the same
+// update.
 func (t *Trainer) Run() error {
 	o := t.Opts
+	lead := t.Comm.Rank() == 0
 	resume := o.ResumeFrom
-	if resume == "" && o.Autoresume {
+	if resume == "" && o.Autoresume && lead {
 		resume = LatestCheckpoint(o.SaveDir)
+	}
+	if t.Comm.Size() > 1 {
+		var err error
+		if resume, err = broadcastString(t.Comm, resume); err != nil {
+			return err
+		}
 	}
 	if resume != "" { // before anything is written: a refused resume leaves no trace
 		if err := t.LoadCheckpoint(resume); err != nil {
 			return err
 		}
 		t.startFrom, t.startUpdate = resume, t.Update
+	}
+	if t.Comm.Size() > 1 {
+		if err := comm.CheckSame(t.Comm, "the starting state (weights, update, data position)", t.stateHash()); err != nil {
+			return err
+		}
+		if !lead {
+			return t.runFollower()
+		}
 	}
 	if err := os.MkdirAll(o.SaveDir, 0o755); err != nil {
 		return fmt.Errorf("--save_dir: %w", err)
@@ -379,6 +513,10 @@ func (t *Trainer) Run() error {
 	fmt.Fprintf(t.Out, "training %d updates of %d×%d tokens (%d micro-batches of %d; %s tokens in all), lr %g (%s), saving to %s\n",
 		o.Steps, o.BatchSize*o.Accumulation(), o.MaxLength, o.Accumulation(), o.BatchSize,
 		Count(int64(o.Steps)*int64(o.BatchSize*o.Accumulation()*o.MaxLength)), o.LR, o.Scheduler, o.SaveDir)
+	if n := t.Comm.Size(); n > 1 {
+		fmt.Fprintf(t.Out, "data-parallel over %d ranks (%s): %d micro-batches per rank per update; all-reducing %s of gradients per update\n",
+			n, t.Comm, o.Accumulation()/n, Bytes(t.AllReduceBytes()))
+	}
 	prog := t.newProgress()
 	fmt.Fprint(t.Out, prog.header())
 	windowStart, windowTokens := time.Now(), int64(0)
@@ -392,7 +530,8 @@ func (t *Trainer) Run() error {
 		}
 		windowTokens += int64(o.Accumulation() * len(t.fwd.Inputs))
 		tps := float64(windowTokens) / time.Since(windowStart).Seconds()
-		m.Update(UpdateRecord{Step: t.Update, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm, Tokens: t.TokensSeen, TokensPerS: tps})
+		m.Update(UpdateRecord{Step: t.Update, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm, Tokens: t.TokensSeen, TokensPerS: tps,
+			AllReduceBytes: t.AllReduceBytes()})
 		if o.LogEvery > 0 && (t.Update%o.LogEvery == 0 || t.Update == 1 || t.Update == o.Steps) {
 			fmt.Fprint(t.Out, prog.line(t, r, tps))
 			windowStart, windowTokens = time.Now(), 0
@@ -425,7 +564,7 @@ func (t *Trainer) Run() error {
 			fmt.Fprintf(t.Out, "saved  %5d  %s\n", t.Update, dir)
 			saved = dir
 		}
-		if t.Update < o.Steps && t.stopRequested() {
+		if t.Update < o.Steps && t.stopNow() {
 			return t.stopHere(m, saved)
 		}
 	}

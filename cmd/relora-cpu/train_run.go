@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine/comm"
 	"github.com/relora-go/relora-go/engine/prof"
 	"github.com/relora-go/relora-go/relora"
 )
@@ -245,8 +246,40 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	for _, w := range o.Warnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+	// the ranks of `mpirun -np N relora-cpu train` (a binary built without
+	// -tags mpi refuses several ranks here); alone: Single
+	c, err := comm.Open()
+	if err != nil {
+		return err
+	}
+	lead := c.Rank() == 0
+	if c.Size() > 1 {
+		// every rank checks its options, data and state against the
+		// others' in NewTrainerComm and Run; rank 0 alone prints and
+		// writes. An error on one rank ends the job on every rank (Fail:
+		// MPI_Abort), never a rank waiting for one that left.
+		if !lead {
+			stdout = io.Discard
+		}
+		defer func() {
+			var st *relora.Stopped
+			var ex *exitError
+			if err != nil && !errors.As(err, &st) && !errors.As(err, &ex) {
+				comm.Fail(c, err)
+			}
+			if cerr := c.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		if o.SaveDir == "" {
+			return fmt.Errorf("--save_dir is needed with %d ranks (every rank must be given the same one)", c.Size())
+		}
+		fmt.Fprintf(stdout, "data-parallel: %d ranks (%s)\n", c.Size(), c)
+	}
+	if lead {
+		for _, w := range o.Warnings() {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 	}
 	if o.Autoresume && o.ResumeFrom == "" && o.SaveDir == "" {
 		return fmt.Errorf("--autoresume needs --save_dir: the directory whose newest checkpoint to continue")
@@ -255,9 +288,11 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 		o.SaveDir = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
 	created := missingDirs(o.SaveDir)
-	unlock, err := lockRunDir(o.SaveDir, stderr)
-	if err != nil {
-		return err
+	unlock := func() {}
+	if lead { // rank 0 alone writes the run directory
+		if unlock, err = lockRunDir(o.SaveDir, stderr); err != nil {
+			return err
+		}
 	}
 	started := false
 	defer func() {
@@ -282,13 +317,15 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 	}
 	fmt.Fprintf(stdout, "data %s: %s tokens; validation %s: %s tokens; tokenizer %s\n",
 		corpus.TrainSource, relora.Count(int64(len(corpus.Train))), corpus.ValSource, relora.Count(int64(len(corpus.Val))), tokenizerName(o, corpus))
-	t, err := relora.NewTrainer(o, corpus, stdout)
+	t, err := relora.NewTrainerComm(o, corpus, stdout, c)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	if err := data.WriteFileAtomic(filepath.Join(o.SaveDir, "args.json"), o.ArgsJSON()); err != nil {
-		return err
+	if lead {
+		if err := data.WriteFileAtomic(filepath.Join(o.SaveDir, "args.json"), o.ArgsJSON()); err != nil {
+			return err
+		}
 	}
 	started = true
 	var kp *prof.Kernels
