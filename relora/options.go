@@ -33,7 +33,7 @@ type Options struct {
 	Beta1          float64 `flag:"adam_beta1"`              // --adam_beta1
 	Beta2          float64 `flag:"adam_beta2"`              // --adam_beta2
 
-	// ReLoRA (RELORA.md): the low-rank phase and its restarts.
+	// ReLoRA (docs/METHOD.md): the low-rank phase and its restarts.
 	UsePeft          bool    `flag:"use_peft"`                    // --use_peft: wrap the Linears with low-rank factors (implied by --relora and --lora_only)
 	LoraR            int     `flag:"lora_r"`                      // --lora_r
 	LoraAlpha        float64 `flag:"lora_alpha"`                  // --lora_alpha
@@ -218,7 +218,7 @@ func (o Options) Accumulation() int {
 
 // Schedule is the learning-rate schedule of the run's main stage: the whole
 // run, or with --warm_start_steps Ws the low-rank stage of N − Ws updates
-// (its first warmup included, RELORA.md §6).
+// (its first warmup included, docs/METHOD.md §7).
 func (o Options) Schedule() Schedule {
 	return Schedule{Kind: o.Scheduler, Steps: o.Steps - o.WarmStartSteps, Warmup: o.WarmupSteps,
 		RestartWarmup: o.RestartWarmup, Cycle: o.CycleLength, AdjustStep: o.AdjustStep, MinRatio: o.MinLRRatio}

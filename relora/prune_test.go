@@ -10,7 +10,8 @@ import (
 
 var goldenT = []float32{0.1, -0.5, 0.3, 0.0, -0.2, 0.9, 0.05, -0.7, 0.4, 0.6}
 
-// TestMagnitudeGolden checks the golden vectors of RELORA.md §4.
+// TestMagnitudeGolden checks the golden vectors of docs/METHOD.md §4 (their
+// provenance is in §10).
 func TestMagnitudeGolden(t *testing.T) {
 	cases := []struct {
 		p    float64

@@ -1,9 +1,3 @@
-// Package relora holds the ReLoRA-specific training rules: the learning-rate
-// schedules (including the jagged "cosine_restarts" schedule), optimizer-state
-// pruning at restarts and the merge/reset event timing.
-//
-// The behaviour follows the ReLoRA reference code (Guitaricet/relora at
-// 176f376) as described in RELORA.md §3-5 and the reference notes §3-5, 11.
 package relora
 
 import (
@@ -40,7 +34,7 @@ var ScheduleKinds = []string{ScheduleLinear, ScheduleCosine, ScheduleCosineResta
 //     L-step cycle restarts the warmup and decays fully to MinRatio; in every
 //     cycle after the first, the first two steps of the warmup give 1e-7 instead
 //     of 0/W and 1/W (a quirk of the reference, kept). RestartWarmup is ignored.
-//   - cosine_restarts: the jagged schedule of RELORA.md §5, exactly.
+//   - cosine_restarts: the jagged schedule of docs/METHOD.md §5, exactly.
 type Schedule struct {
 	Kind          string
 	Steps         int

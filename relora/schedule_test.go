@@ -11,12 +11,13 @@ import (
 	"testing"
 )
 
-// jagged is the schedule of the RELORA.md §5 golden vector.
+// jagged is the schedule of the golden vector of docs/METHOD.md §5.
 var jagged = Schedule{Kind: ScheduleCosineRestarts, Steps: 100, Warmup: 10, RestartWarmup: 5, Cycle: 25, MinRatio: 0.1}
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
-// TestJaggedGoldenSpec checks the golden points listed in RELORA.md §5.
+// TestJaggedGoldenSpec checks 17 golden points of that schedule (a subset of
+// refVectorB; docs/METHOD.md §5 and §10).
 func TestJaggedGoldenSpec(t *testing.T) {
 	if err := jagged.Validate(); err != nil {
 		t.Fatal(err)
@@ -34,8 +35,9 @@ func TestJaggedGoldenSpec(t *testing.T) {
 	}
 }
 
-// refVectorB is the full vector B (t = 0..100) of the reference notes §4.4,
-// produced there by executing the reference code's own lambda.
+// refVectorB is the full vector (t = 0..100) of the jagged schedule,
+// produced by executing the reference code's own schedule function
+// (docs/METHOD.md §10).
 var refVectorB = []float64{
 	0.0000000000, 0.1000000000, 0.2000000000, 0.3000000000, 0.4000000000, 0.5000000000, 0.6000000000, 0.7000000000, 0.8000000000, 0.9000000000,
 	1.0000000000, 0.9997258722, 0.9989038226, 0.9975348529, 0.9956206309, 0.9931634889, 0.9901664203, 0.9866330768, 0.9825677632, 0.9779754323,
@@ -58,8 +60,9 @@ func TestJaggedFullReferenceVector(t *testing.T) {
 	}
 }
 
-// TestCosineReferenceVectors checks vectors D and E of the reference notes
-// §4.4 (the reference's cyclical cosine, without and with cycles).
+// TestCosineReferenceVectors checks two vectors of the reference's cyclical
+// cosine, without and with cycles, produced by executing the reference code
+// (docs/METHOD.md §5 and §10).
 func TestCosineReferenceVectors(t *testing.T) {
 	d := Schedule{Kind: ScheduleCosine, Steps: 100, Warmup: 10, MinRatio: 0.1}
 	wantD := map[int]float64{0: 0, 1: 0.1, 9: 0.9, 10: 1, 11: 0.9997258722, 25: 0.9397114317,
@@ -360,7 +363,7 @@ func TestValidateErrors(t *testing.T) {
 }
 
 // TestEventTiming: with relora = cycle_length = 25 and the jagged schedule of
-// RELORA.md §5, merges and resets happen right after updates 26, 51, 76, each
+// docs/METHOD.md §5, merges and resets happen right after updates 26, 51, 76, each
 // of which ran at LR 0 (update k uses λ(k−1)); no other update runs at LR 0
 // except the very first one.
 func TestEventTiming(t *testing.T) {
@@ -384,7 +387,7 @@ func TestEventTiming(t *testing.T) {
 	if !equalInts(zeroLR, []int{1, 26, 51, 76}) {
 		t.Fatalf("zero-LR updates %v", zeroLR)
 	}
-	// Warm start (reference notes §5.3 run 2): 40 full-rank updates, then the
+	// Warm start (docs/METHOD.md §7): 40 full-rank updates, then the
 	// schedule restarts; events after absolute updates 66, 91, 116.
 	const ws = 40
 	var abs []int

@@ -167,7 +167,7 @@ func NewTrainerComm(opts Options, corpus *Corpus, out io.Writer, c comm.Comm) (*
 
 // wrap starts the low-rank stage: the Linears become ReLoRA layers whose
 // W0 is the current weight, and the graph and optimizer are rebuilt for the
-// new trainable set (RELORA.md §6: a fresh optimizer).
+// new trainable set (docs/METHOD.md §7: a fresh optimizer).
 func (t *Trainer) wrap() error {
 	layers, err := Wrap(t.Model, t.Opts.LoRA(), t.factors.Rand, t.Opts.Seed^0xd209)
 	if err != nil {
@@ -588,7 +588,7 @@ func (t *Trainer) Run() error {
 }
 
 // afterUpdate runs what follows an update in the reference loop: the end of
-// a warm start, then merges and optimizer resets (RELORA.md §3-4).
+// a warm start, then merges and optimizer resets (docs/METHOD.md §3, §4, §6).
 func (t *Trainer) afterUpdate() error {
 	o := t.Opts
 	if t.Layers == nil {

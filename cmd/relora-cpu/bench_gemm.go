@@ -32,8 +32,9 @@ func (l *listFlag) Set(v string) error {
 // benchGEMM implements "relora-cpu bench gemm": GFLOP/s of gemm.Sgemm per
 // shape, layout, thread count and kernel, the median of several timed
 // repetitions (each long enough to fill --seconds) after a warm-up call.
-// Shapes follow shared/bench/sgemm_bench.c: MxKxN with C M×N and K the
-// reduction; NT reads B stored N×K, TN reads A stored K×M.
+// Shapes are MxKxN with C M×N and K the reduction; NT reads B stored N×K,
+// TN reads A stored K×M (the convention of cblas_sgemm benchmarks on
+// row-major data, so that figures compare with OpenBLAS's directly).
 func benchGEMM(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench gemm", flag.ContinueOnError)
 	var shapes, layouts, threadList listFlag

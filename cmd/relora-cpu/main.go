@@ -1,6 +1,3 @@
-// Command relora-cpu trains LLaMA models with ReLoRA on the CPU.
-//
-// Run "relora-cpu help" for the list of commands.
 package main
 
 import (

@@ -164,7 +164,7 @@ func TestScheduleCommand(t *testing.T) {
 	if len(lines) != 100 {
 		t.Fatalf("%d lines, want 100", len(lines))
 	}
-	// update k uses λ(k−1): update 27 uses λ(26) = 0.1789439999 (RELORA.md §5)
+	// update k uses λ(k−1): update 27 uses λ(26) = 0.1789439999 (docs/METHOD.md §5)
 	if lines[26] != "27 0.1789439999" || lines[25] != "26 0" {
 		t.Fatalf("updates 26 and 27: %q %q", lines[25], lines[26])
 	}

@@ -1,8 +1,8 @@
 package gemm
 
-// BenchShape is one GEMM benchmark case, in the convention of
-// shared/bench/sgemm_bench.c: C is M×N and K the reduction; layout NT reads
-// B stored N×K and TN reads A stored K×M.
+// BenchShape is one GEMM benchmark case: C is M×N and K the reduction;
+// layout NT reads B stored N×K and TN reads A stored K×M (row-major, as a
+// cblas_sgemm benchmark would state them, so that figures compare directly).
 type BenchShape struct {
 	Layout  string // "NN", "NT", "TN" or "TT"
 	M, K, N int

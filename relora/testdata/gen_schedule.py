@@ -2,8 +2,7 @@
 """Generate relora/testdata/schedule_golden.json.
 
 Independent derivation of the schedule multipliers, written from the formulas
-of RELORA.md section 5 and the reference notes section 4 (not from the Go
-code). Standard library only. Run from the repository root:
+of docs/METHOD.md section 5 (not from the Go code). Standard library only. Run from the repository root:
 
     python3 relora/testdata/gen_schedule.py > relora/testdata/schedule_golden.json
 """

@@ -5,11 +5,12 @@
 //     npm install gpt-3-encoder@1.1.4 @huggingface/tokenizers@0.2.0 llama3-tokenizer-js@1.2.0
 //   cd <repo> && TOKREF=/tmp/tokref [LLAMA3_OUT=/tmp/llama3-tokenizer.json] \
 //     node testdata/tokenizer/gen_golden.cjs \
-//     /work/shared/data/brown/val.txt.gz [/tmp/gpt2-tokenizer.json]
+//     testdata/corpus/brown-val.txt.gz [/tmp/gpt2-tokenizer.json]
 //   GPT2_TOKENIZER_JSON=/tmp/gpt2-tokenizer.json \
 //     LLAMA3_TOKENIZER_JSON=/tmp/llama3-tokenizer.json go test ./data -run Golden -v
 //
-// Inputs: Brown val (the first lines up to 3000 words) plus hand-written
+// Inputs: Brown val (the first lines up to 3000 words; the repository's copy
+// of the val split, see testdata/corpus/README.md) plus hand-written
 // strings; testdata/tokenizer/brown-4096.json (written by our Go trainer).
 // Outputs, in testdata/tokenizer/:
 //   golden_samples.json   the sample strings
