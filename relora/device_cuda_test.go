@@ -4,7 +4,6 @@ package relora
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -58,16 +57,7 @@ func tinyOptions(t *testing.T, dev string, mod func(*Options)) Options {
 func deviceTrainer(t *testing.T, o Options) *Trainer {
 	t.Helper()
 	t.Setenv("RELORA_EMU_SEED", "7") // the emulation runs blocks, warps and lanes in shuffled orders
-	c, err := LoadCorpus(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTrainer(o, c, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	return tr
+	return trainerFor(t, o)
 }
 
 // closeWeights compares the host copies of two trainers' weights: each

@@ -21,6 +21,12 @@ func smallTrainer(t *testing.T, mod func(*Options)) *Trainer {
 	if mod != nil {
 		mod(&o)
 	}
+	return trainerFor(t, o)
+}
+
+// trainerFor builds a trainer for o on its corpus, closed when the test ends.
+func trainerFor(t *testing.T, o Options) *Trainer {
+	t.Helper()
 	c, err := LoadCorpus(o)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +35,7 @@ func smallTrainer(t *testing.T, mod func(*Options)) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { tr.Close() })
 	return tr
 }
 

@@ -1,6 +1,7 @@
 package linalg
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -554,16 +555,13 @@ func bidiagonalSingularValues(pool *sched.Pool, d, e []float64) []float64 {
 		}
 	})
 	// the lanes are independent bisections: make the order exact
-	slices.SortFunc(out, func(p, q float64) int {
-		switch {
-		case p > q:
-			return -1
-		case p < q:
-			return 1
-		}
-		return 0
-	})
+	sortDescending(out)
 	return out
+}
+
+// sortDescending sorts singular values largest first.
+func sortDescending(s []float64) {
+	slices.SortFunc(s, func(p, q float64) int { return cmp.Compare(q, p) })
 }
 
 // atLeast4 returns, for each of four positive shifts x, the number of

@@ -67,15 +67,7 @@ func jacobi(rows, cols int, a []float64) []float64 {
 	for j, c := range colsOf {
 		out[j] = norm2(c)
 	}
-	slices.SortFunc(out, func(p, q float64) int {
-		switch {
-		case p > q:
-			return -1
-		case p < q:
-			return 1
-		}
-		return 0
-	})
+	sortDescending(out)
 	return out
 }
 
