@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/relora-go/relora-go/engine/atomicfile"
 )
 
 // ManifestFile is the checksum list of a saved directory (a checkpoint, a
@@ -45,7 +47,7 @@ func WriteManifest(dir string, names []string) error {
 		}
 		fmt.Fprintf(&b, "%s  %s\n", sum, n)
 	}
-	return WriteFileAtomic(filepath.Join(dir, ManifestFile), b.Bytes())
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestFile), b.Bytes())
 }
 
 // ReadManifest parses dir's ManifestFile into file name -> sha256. A

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/relora-go/relora-go/data/tokenizer"
 )
 
 func gz(t testing.TB, b []byte) []byte {
@@ -153,11 +155,11 @@ func TestReadBrownDocuments(t *testing.T) {
 	if len(docs) != 25 {
 		t.Fatalf("Brown val: %d documents, want 25", len(docs))
 	}
-	tok, err := LoadTokenizerJSON(brown4096Path)
+	tok, err := tokenizer.LoadTokenizerJSON(brown4096Path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := EncodeDocuments(tok, docs)
+	ids := tokenizer.EncodeDocuments(tok, docs)
 	eods := 0
 	for _, id := range ids {
 		if id == tok.EOD() {
@@ -169,20 +171,9 @@ func TestReadBrownDocuments(t *testing.T) {
 	}
 	var all []byte
 	for _, d := range docs {
-		all = append(append(all, d...), TokenEOD...)
+		all = append(append(all, d...), tokenizer.TokenEOD...)
 	}
 	if !bytes.Equal(tok.Decode(ids), all) {
 		t.Fatal("EncodeDocuments does not decode to the documents")
-	}
-}
-
-func TestTokenizerInterface(t *testing.T) {
-	var _ Tokenizer = (*BPE)(nil)
-	var _ SpecialTokens = (*BPE)(nil)
-	var _ Tokenizer = ByteTokenizer{}
-	// A tokenizer without special tokens: documents are concatenated.
-	ids := EncodeDocuments(ByteTokenizer{}, [][]byte{[]byte("ab"), []byte("c")})
-	if len(ids) != 3 {
-		t.Fatalf("ByteTokenizer EncodeDocuments: %v", ids)
 	}
 }

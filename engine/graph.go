@@ -79,14 +79,14 @@ type Graph struct {
 	kerns int         // kernels the current op reported
 	grads [][]float32 // activation gradient buffers, zeroed before backward
 	scope string
-	rope  map[[2]int]*ropeTable
+	memos map[any]any // what ops compute once per graph (memo)
 	temps map[string][]float32
 	label map[string]context.Context // pprof labels per op kind
 }
 
 // NewGraph returns an empty tape whose parallel ops run on pool.
 func NewGraph(pool *sched.Pool) *Graph {
-	return &Graph{Pool: pool, acts: NewArena(1 << 22), rope: map[[2]int]*ropeTable{}, temps: map[string][]float32{}, label: map[string]context.Context{}}
+	return &Graph{Pool: pool, acts: NewArena(1 << 22), memos: map[any]any{}, temps: map[string][]float32{}, label: map[string]context.Context{}}
 }
 
 // NewDeviceGraph returns an empty tape whose ops run on dev: the builder
@@ -200,6 +200,19 @@ func (g *Graph) Temp(name string, n int) {
 
 // TempBuf returns the first n floats of a buffer reserved with Temp.
 func (g *Graph) TempBuf(name string, n int) []float32 { return g.temps[name][:n] }
+
+// memo returns the value an op stored under key in this graph, calling
+// build to make it the first time: for what every op of a kind and shape
+// shares and never changes (RoPE's cos/sin tables). The key's type is the
+// op's own, so ops cannot collide; the graph knows nothing of what it holds.
+func (g *Graph) memo(key any, build func() any) any {
+	if v, ok := g.memos[key]; ok {
+		return v
+	}
+	v := build()
+	g.memos[key] = v
+	return v
+}
 
 // Forward runs every op in recording order.
 func (g *Graph) Forward() {

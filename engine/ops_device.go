@@ -1,25 +1,9 @@
 package engine
 
-import "fmt"
-
 // The device variants of the ops: a graph built with NewDeviceGraph
 // records these instead of the CPU ops. Each wraps the CPU op's struct for
 // its shapes and flags and calls the Device method of the same meaning; the
 // device kernels are checked against the CPU ops (engine/cuda's tests).
-
-// devRopeTable uploads the RoPE table for (seq, hd) once per graph.
-func (g *Graph) devRopeTable(seq, hd int) (cos, sin Buf) {
-	name := fmt.Sprintf("rope.%d.%d", seq, hd)
-	if b, ok := g.dtemp[name+".cos"]; ok {
-		return b, g.dtemp[name+".sin"]
-	}
-	c, s := RoPETable(seq, hd)
-	cos, sin = g.dev.Alloc(len(c)), g.dev.Alloc(len(s))
-	g.dev.Upload(cos, c)
-	g.dev.Upload(sin, s)
-	g.dtemp[name+".cos"], g.dtemp[name+".sin"] = cos, sin
-	return cos, sin
-}
 
 // DevGEMM runs a GEMM on the graph's device and reports it as a kernel of
 // the current op (the device counterpart of GEMM).

@@ -8,15 +8,30 @@ import (
 // ropeTable holds cos and sin of t·θ_i for t < seq, i < hd/2.
 type ropeTable struct{ cos, sin []float32 }
 
+// ropeKey names a RoPE table in the graph's memo.
+type ropeKey struct{ seq, hd int }
+
+// ropeTable is the graph's table for (seq, hd), computed once per graph.
 func (g *Graph) ropeTable(seq, hd int) *ropeTable {
-	key := [2]int{seq, hd}
-	if t, ok := g.rope[key]; ok {
+	return g.memo(ropeKey{seq, hd}, func() any {
+		t := &ropeTable{}
+		t.cos, t.sin = RoPETable(seq, hd)
 		return t
+	}).(*ropeTable)
+}
+
+// devRopeTable uploads the RoPE table for (seq, hd) once per graph.
+func (g *Graph) devRopeTable(seq, hd int) (cos, sin Buf) {
+	name := fmt.Sprintf("rope.%d.%d", seq, hd)
+	if b, ok := g.dtemp[name+".cos"]; ok {
+		return b, g.dtemp[name+".sin"]
 	}
-	t := &ropeTable{}
-	t.cos, t.sin = RoPETable(seq, hd)
-	g.rope[key] = t
-	return t
+	c, s := RoPETable(seq, hd)
+	cos, sin = g.dev.Alloc(len(c)), g.dev.Alloc(len(s))
+	g.dev.Upload(cos, c)
+	g.dev.Upload(sin, s)
+	g.dtemp[name+".cos"], g.dtemp[name+".sin"] = cos, sin
+	return cos, sin
 }
 
 // RoPETable returns cos and sin of p·θ_i, [seq, hd/2] row-major, with

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"sort"
 
-	"github.com/relora-go/relora-go/asm"
 	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/gemm"
 	"github.com/relora-go/relora-go/engine/sched"
@@ -114,7 +113,7 @@ func (dec *Decoder) Step(token int) ([]float32, error) {
 				}
 				s[t] = scale * dot
 			}
-			asm.SoftmaxInPlace(s)
+			engine.SoftmaxInPlace(s)
 			out := dec.a[hh*hd : (hh+1)*hd]
 			clear(out)
 			for t := range s {
@@ -132,7 +131,7 @@ func (dec *Decoder) Step(token int) ([]float32, error) {
 		engine.RMSNormRow(dec.x, h, b.MLPNorm.Data, eps)
 		dec.linear(dec.gate, dec.x, w[4])
 		dec.linear(dec.up, dec.x, w[5])
-		asm.SwiGLU(dec.gate, dec.gate, dec.up)
+		engine.SwiGLUInto(dec.gate, dec.gate, dec.up)
 		dec.linear(dec.f, dec.gate, w[6])
 		for j := range h {
 			h[j] += dec.f[j]
@@ -142,6 +141,37 @@ func (dec *Decoder) Step(token int) ([]float32, error) {
 	dec.linear(dec.logits, dec.x, m.Head.Data)
 	dec.pos++
 	return dec.logits, nil
+}
+
+// Generate feeds prompt through the decoder, then samples up to maxNew
+// tokens with s and rng, one at a time, each fed back: it stops before
+// stop (the end of document; -1: never). emit, if not nil, gets each
+// generated id as it comes. It returns the generated ids (without stop).
+func (dec *Decoder) Generate(prompt []int, maxNew int, s Sampling, rng *rand.Rand, stop int, emit func(id int)) ([]int, error) {
+	var logits []float32
+	var err error
+	for _, id := range prompt {
+		if logits, err = dec.Step(id); err != nil {
+			return nil, err
+		}
+	}
+	var gen []int
+	for n := 0; n < maxNew; n++ {
+		id := s.Sample(logits, rng)
+		if id == stop {
+			break
+		}
+		gen = append(gen, id)
+		if emit != nil {
+			emit(id)
+		}
+		if n+1 < maxNew {
+			if logits, err = dec.Step(id); err != nil {
+				return gen, err
+			}
+		}
+	}
+	return gen, nil
 }
 
 // Sampling chooses the next token from logits.

@@ -2,10 +2,11 @@ package model
 
 import (
 	"fmt"
-	"github.com/relora-go/relora-go/data"
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/relora-go/relora-go/engine/atomicfile"
 )
 
 // Save writes model.safetensors (Hugging Face names) and config.json into
@@ -22,7 +23,7 @@ func (m *Model) Save(dir string) error {
 	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), m.Tensors(), map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	return data.WriteFileAtomic(filepath.Join(dir, "config.json"), append(cfg, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(cfg, '\n'))
 }
 
 // LoadWeights fills the model's tensors from a safetensors file. Every

@@ -10,7 +10,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine/atomicfile"
 )
 
 // Safetensors is a parsed .safetensors file held in memory.
@@ -243,7 +243,7 @@ func WriteSafetensors(path string, tensors []Named, meta map[string]string) erro
 	for (8+len(hj))%8 != 0 {
 		hj = append(hj, ' ')
 	}
-	return data.WriteAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(hj)))

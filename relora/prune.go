@@ -343,24 +343,3 @@ func median3(a, b, c float32) float32 {
 	}
 	return b
 }
-
-// IsMergeStep reports whether the reference merges the LoRA factors right
-// after the update with sRel = updates done since the ReLoRA schedule began
-// (1-based: the first update has sRel = 1): sRel % relora == 1 and
-// sRel > relora, i.e. after updates relora+1, 2·relora+1, ... (never after
-// update 1). The reference's guard is `updates since process start >= relora`
-// together with the modulo test, which for a fresh or warm-started run is the
-// same as sRel > relora. With relora <= 1 the modulo test never holds, so the
-// reference never merges; IsMergeStep returns false too.
-func IsMergeStep(sRel, relora int) bool {
-	return relora > 1 && sRel > relora && sRel%relora == 1
-}
-
-// IsResetStep reports whether the reference prunes the LoRA optimizer state
-// right after the update sRel (after the merge of that same update, if any):
-// sRel % cycle == 1 and sRel > cycle. With the jagged schedule and
-// relora == cycle, these are the updates k·cycle+1 that ran at LR 0. As with
-// IsMergeStep, cycle <= 1 never resets.
-func IsResetStep(sRel, cycle int) bool {
-	return cycle > 1 && sRel > cycle && sRel%cycle == 1
-}

@@ -1,12 +1,10 @@
 package relora
 
 import (
-	"bufio"
 	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -436,48 +434,4 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-func TestWriteSchedule(t *testing.T) {
-	var sb strings.Builder
-	opts := DefaultOptions()
-	opts.LR, opts.Steps, opts.Scheduler, opts.WarmupSteps = 1e-3, jagged.Steps, jagged.Kind, jagged.Warmup
-	opts.CycleLength, opts.RestartWarmup, opts.MinLRRatio = jagged.Cycle, jagged.RestartWarmup, jagged.MinRatio
-	if err := opts.WriteSchedule(&sb); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(strings.NewReader(sb.String()))
-	k := 0
-	for sc.Scan() {
-		k++
-		f := strings.Fields(sc.Text())
-		if len(f) != 2 {
-			t.Fatalf("line %d: %q", k, sc.Text())
-		}
-		if f[0] != strconv.Itoa(k) {
-			t.Fatalf("line %d starts with %q", k, f[0])
-		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := 1e-3 * refVectorB[k-1]; !near(v, want, 1e-12) {
-			t.Errorf("update %d: lr %v, want %v", k, v, want)
-		}
-	}
-	if k != 100 {
-		t.Fatalf("%d lines, want 100", k)
-	}
-	lines := strings.Split(sb.String(), "\n")
-	if lines[0] != "1 0" || lines[25] != "26 0" || lines[10] != "11 0.001" {
-		t.Errorf("unexpected lines %q %q %q", lines[0], lines[25], lines[10])
-	}
-	if lines[11] != "12 0.0009997258722" {
-		t.Errorf("line 12 = %q", lines[11])
-	}
-	bad := opts
-	bad.CycleLength = 30
-	if err := bad.WriteSchedule(&sb); err == nil {
-		t.Error("WriteSchedule accepted an invalid schedule")
-	}
 }

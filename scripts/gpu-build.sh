@@ -4,7 +4,7 @@
 # scripts/gpu-check.sh runs on the GPU machine, which has no Go:
 #
 #   bin/cuda.test    go test -c -tags cuda ./engine/cuda      (always)
-#   bin/relora.test  go test -c -tags cuda ./relora           (all, the default)
+#   bin/relora.test  go test -c -tags cuda ./relora/run       (all, the default)
 #   bin/relora-cpu   go build -tags cuda ./cmd/relora-cpu      (all)
 #
 # bin/ is git-ignored: carry it, e.g. with the device tool
@@ -28,8 +28,8 @@ flags=(-tags cuda -trimpath "-ldflags=-s -w")
 echo "== go test -c ./engine/cuda -> bin/cuda.test"
 go test -c "${flags[@]}" -o bin/cuda.test ./engine/cuda
 if [ "$what" = all ]; then
-	echo "== go test -c ./relora -> bin/relora.test"
-	go test -c "${flags[@]}" -o bin/relora.test ./relora
+	echo "== go test -c ./relora/run -> bin/relora.test"
+	go test -c "${flags[@]}" -o bin/relora.test ./relora/run
 	echo "== go build ./cmd/relora-cpu -> bin/relora-cpu"
 	go build "${flags[@]}" -o bin/relora-cpu ./cmd/relora-cpu
 fi

@@ -14,10 +14,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine/atomicfile"
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/model"
 	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // defaultThreshold is analyze's --threshold: a singular value counts
@@ -68,7 +69,7 @@ type analyzedMatrix struct {
 	StartNorm     float64   `json:"start_frobenius"`
 	RoundoffBound float64   `json:"roundoff_bound"` // 2⁻²⁴·‖W_final‖_F
 	Sigma         []float64 `json:"sigma"`
-	summary       relora.SpectrumSummary
+	summary       run.SpectrumSummary
 }
 
 type analyzeReport struct {
@@ -77,68 +78,113 @@ type analyzeReport struct {
 	Runs      []*analyzedRun `json:"runs"`
 }
 
+// analyzeFlags are analyze's settings.
+type analyzeFlags struct {
+	out, base, modelDir, names string
+	threshold                  float64
+	rank, threads, width       int
+	replay                     bool
+	dirs                       []string
+}
+
 func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
+	var f analyzeFlags
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
-	out := fs.String("out", "spectra", "output `prefix`: writes PREFIX.json, PREFIX.png and PREFIX.svg")
-	base := fs.String("base", "", "W_start `MODEL`: a final/, a checkpoint or a Hugging Face directory (with --model: the pair to compare; with one RUN_DIR: that run's start)")
-	modelDir := fs.String("model", "", "W_final `MODEL` compared with --base (instead of RUN_DIRs)")
-	threshold := fs.Float64("threshold", defaultThreshold, "count the singular values above this fraction of the largest")
-	rank := fs.Int("rank", 0, "r of the summaries (energy in the top r, σ_{r+1}/σ₁) (default: each run's --lora_r; for full-rank runs the low-rank runs' r)")
-	names := fs.String("names", "", "comma-separated names of the runs in the table and legend (default: the directories' names)")
-	replay := fs.Bool("replay", false, "retrain a warm start that the run did not save (its first --warm_start_steps updates, on its data and thread count)")
-	threads := fs.Int("threads", 0, "worker threads (0: all cores)")
-	width := fs.Int("width", 1400, "figure width in pixels")
-	dirs, err := parseFlagsPaths(fs, args, stdout)
+	fs.StringVar(&f.out, "out", "spectra", "output `prefix`: writes PREFIX.json, PREFIX.png and PREFIX.svg")
+	fs.StringVar(&f.base, "base", "", "W_start `MODEL`: a final/, a checkpoint or a Hugging Face directory (with --model: the pair to compare; with one RUN_DIR: that run's start)")
+	fs.StringVar(&f.modelDir, "model", "", "W_final `MODEL` compared with --base (instead of RUN_DIRs)")
+	fs.Float64Var(&f.threshold, "threshold", defaultThreshold, "count the singular values above this fraction of the largest")
+	fs.IntVar(&f.rank, "rank", 0, "r of the summaries (energy in the top r, σ_{r+1}/σ₁) (default: each run's --lora_r; for full-rank runs the low-rank runs' r)")
+	fs.StringVar(&f.names, "names", "", "comma-separated names of the runs in the table and legend (default: the directories' names)")
+	fs.BoolVar(&f.replay, "replay", false, "retrain a warm start that the run did not save (its first --warm_start_steps updates, on its data and thread count)")
+	fs.IntVar(&f.threads, "threads", 0, "worker threads (0: all cores)")
+	fs.IntVar(&f.width, "width", 1400, "figure width in pixels")
+	var err error
+	if f.dirs, err = parseFlagsPaths(fs, args, stdout); err != nil {
+		return err
+	}
+	legend, err := f.check()
 	if err != nil {
 		return err
 	}
-	switch {
-	case !(*threshold > 0 && *threshold < 1):
-		return fmt.Errorf("--threshold must be in (0, 1), got %g", *threshold)
-	case *rank < 0 || *threads < 0:
-		return fmt.Errorf("--rank and --threads must not be negative")
-	case *width < 600 || *width > 8000:
-		return fmt.Errorf("--width must be in [600, 8000], got %d", *width)
-	case *modelDir != "" && (*base == "" || len(dirs) > 0):
-		return fmt.Errorf("--model compares with --base and takes no RUN_DIR: relora-cpu analyze --base MODEL --model MODEL")
-	case *modelDir == "" && len(dirs) == 0:
-		return fmt.Errorf("name the run directories: relora-cpu analyze RUN_DIR... (or --base MODEL --model MODEL; see relora-cpu analyze --help)")
-	case *base != "" && len(dirs) > 1:
-		return fmt.Errorf("--base is the start of one run: give one RUN_DIR with it (or --model)")
-	}
-	var legend []string
-	if *names != "" {
-		legend = strings.Split(*names, ",")
-		if n := max(len(dirs), 1); len(legend) != n {
-			return fmt.Errorf("--names has %d names for %d runs", len(legend), n)
-		}
-	}
-	pool := sched.New(*threads)
+	pool := sched.New(f.threads)
 	defer pool.Close()
-
-	type job struct {
-		run          *analyzedRun
-		start, final *model.Model
+	jobs, err := analyzeJobs(f, legend, stderr)
+	if err != nil {
+		return err
 	}
-	var jobs []job
-	if *modelDir != "" {
-		start, err := relora.LoadModelDir(*base)
-		if err != nil {
-			return fmt.Errorf("--base: %w", err)
-		}
-		final, err := relora.LoadModelDir(modelDirOf(*modelDir, stderr))
-		if err != nil {
-			return fmt.Errorf("--model: %w", err)
-		}
-		r := &analyzedRun{Name: filepath.Base(filepath.Clean(*modelDir)), Method: "a model against a base", R: *rank, WStart: *base, WFinal: *modelDir}
-		jobs = append(jobs, job{r, start, final})
-	}
-	for _, dir := range dirs {
-		r, start, final, err := loadAnalyzedRun(dir, *base, *replay, stderr)
-		if err != nil {
+	report := &analyzeReport{Threshold: f.threshold,
+		Note: "sigma: singular values of ΔW = W_final − W_start (float64, largest first); rank_above_threshold counts sigma_i > threshold·sigma_1; " +
+			"stable_rank = Σσ²/σ₁²; energy_top_r = Σ_{i≤r}σ²/Σσ²; roundoff_bound = 2⁻²⁴·‖W_final‖_F bounds what float32 rounding of the weights adds to any σ"}
+	for _, j := range jobs {
+		if err := j.spectra(pool, f.threshold, stderr); err != nil {
 			return err
 		}
-		jobs = append(jobs, job{r, start, final})
+		report.Runs = append(report.Runs, j.run)
+	}
+	uniqueRunNames(report.Runs)
+	writeSpectraTable(stdout, report)
+	if err := writeAnalyzeFiles(f.out, report, f.width); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s.json, %s.png, %s.svg\n", f.out, f.out, f.out)
+	return nil
+}
+
+// check refuses contradictory flags and returns the --names legend.
+func (f analyzeFlags) check() ([]string, error) {
+	switch {
+	case !(f.threshold > 0 && f.threshold < 1):
+		return nil, fmt.Errorf("--threshold must be in (0, 1), got %g", f.threshold)
+	case f.rank < 0 || f.threads < 0:
+		return nil, fmt.Errorf("--rank and --threads must not be negative")
+	case f.width < 600 || f.width > 8000:
+		return nil, fmt.Errorf("--width must be in [600, 8000], got %d", f.width)
+	case f.modelDir != "" && (f.base == "" || len(f.dirs) > 0):
+		return nil, fmt.Errorf("--model compares with --base and takes no RUN_DIR: relora-cpu analyze --base MODEL --model MODEL")
+	case f.modelDir == "" && len(f.dirs) == 0:
+		return nil, fmt.Errorf("name the run directories: relora-cpu analyze RUN_DIR... (or --base MODEL --model MODEL; see relora-cpu analyze --help)")
+	case f.base != "" && len(f.dirs) > 1:
+		return nil, fmt.Errorf("--base is the start of one run: give one RUN_DIR with it (or --model)")
+	}
+	var legend []string
+	if f.names != "" {
+		legend = strings.Split(f.names, ",")
+		if n := max(len(f.dirs), 1); len(legend) != n {
+			return nil, fmt.Errorf("--names has %d names for %d runs", len(legend), n)
+		}
+	}
+	return legend, nil
+}
+
+// analyzeJob is one pair of models to compare, and what is said of it.
+type analyzeJob struct {
+	run          *analyzedRun
+	start, final *model.Model
+}
+
+// analyzeJobs loads the pairs: --base against --model, or each run's
+// W_start against its W_final; each gets its r and its --names name.
+func analyzeJobs(f analyzeFlags, legend []string, stderr io.Writer) ([]analyzeJob, error) {
+	var jobs []analyzeJob
+	if f.modelDir != "" {
+		start, err := run.LoadModelDir(f.base)
+		if err != nil {
+			return nil, fmt.Errorf("--base: %w", err)
+		}
+		final, err := run.LoadModelDir(run.ResolveModelDir(f.modelDir, stderr))
+		if err != nil {
+			return nil, fmt.Errorf("--model: %w", err)
+		}
+		r := &analyzedRun{Name: filepath.Base(filepath.Clean(f.modelDir)), Method: "a model against a base", R: f.rank, WStart: f.base, WFinal: f.modelDir}
+		jobs = append(jobs, analyzeJob{r, start, final})
+	}
+	for _, dir := range f.dirs {
+		r, start, final, err := loadAnalyzedRun(dir, f.base, f.replay, stderr)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, analyzeJob{r, start, final})
 	}
 	// r for the runs without one: the low-rank runs' (the largest)
 	lowR := 0
@@ -147,8 +193,8 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 	}
 	for i, j := range jobs {
 		switch {
-		case *rank > 0:
-			j.run.R = *rank
+		case f.rank > 0:
+			j.run.R = f.rank
 		case j.run.LoraR > 0:
 			j.run.R = j.run.LoraR
 		default:
@@ -158,30 +204,32 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 			j.run.Name = legend[i]
 		}
 	}
-	report := &analyzeReport{Threshold: *threshold,
-		Note: "sigma: singular values of ΔW = W_final − W_start (float64, largest first); rank_above_threshold counts sigma_i > threshold·sigma_1; " +
-			"stable_rank = Σσ²/σ₁²; energy_top_r = Σ_{i≤r}σ²/Σσ²; roundoff_bound = 2⁻²⁴·‖W_final‖_F bounds what float32 rounding of the weights adds to any σ"}
-	for _, j := range jobs {
-		t0 := time.Now()
-		n := len(j.final.Blocks) * len(model.ProjNames)
-		fmt.Fprintf(stderr, "%s: the spectra of %d matrices (%s)\n", j.run.Name, n, j.run.WStart)
-		done := 0
-		spectra, err := relora.UpdateSpectra(pool, j.start, j.final, func(u relora.UpdateSpectrum) {
-			done++
-			if u.Rows*u.Cols >= 1<<20 {
-				fmt.Fprintf(stderr, "  %d/%d %s (%d×%d) %.1fs\n", done, n, u.Name, u.Rows, u.Cols, time.Since(t0).Seconds())
-			}
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", j.run.Name, err)
+	return jobs, nil
+}
+
+// spectra computes the job's spectra into its run, with progress on stderr.
+func (j analyzeJob) spectra(pool *sched.Pool, threshold float64, stderr io.Writer) error {
+	t0 := time.Now()
+	n := len(j.final.Blocks) * len(model.ProjNames)
+	fmt.Fprintf(stderr, "%s: the spectra of %d matrices (%s)\n", j.run.Name, n, j.run.WStart)
+	done := 0
+	spectra, err := run.UpdateSpectra(pool, j.start, j.final, func(u run.UpdateSpectrum) {
+		done++
+		if u.Rows*u.Cols >= 1<<20 {
+			fmt.Fprintf(stderr, "  %d/%d %s (%d×%d) %.1fs\n", done, n, u.Name, u.Rows, u.Cols, time.Since(t0).Seconds())
 		}
-		j.run.add(spectra, *threshold)
-		report.Runs = append(report.Runs, j.run)
-		fmt.Fprintf(stderr, "%s: done in %.1fs\n", j.run.Name, time.Since(t0).Seconds())
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.run.Name, err)
 	}
-	uniqueRunNames(report.Runs)
-	writeSpectraTable(stdout, report)
-	if dir := filepath.Dir(*out); dir != "." {
+	j.run.add(spectra, threshold)
+	fmt.Fprintf(stderr, "%s: done in %.1fs\n", j.run.Name, time.Since(t0).Seconds())
+	return nil
+}
+
+// writeAnalyzeFiles writes PREFIX.json, PREFIX.png and PREFIX.svg.
+func writeAnalyzeFiles(out string, report *analyzeReport, width int) error {
+	if dir := filepath.Dir(out); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
@@ -190,22 +238,21 @@ func cmdAnalyze(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := data.WriteFileAtomic(*out+".json", append(js, '\n')); err != nil {
+	if err := atomicfile.WriteFile(out+".json", append(js, '\n')); err != nil {
 		return err
 	}
-	png, svg, err := drawSpectra(report, float64(*width))
+	png, svg, err := drawSpectra(report, float64(width))
 	if err != nil {
 		return err
 	}
 	for _, f := range []struct {
 		path string
 		body []byte
-	}{{*out + ".png", png}, {*out + ".svg", svg}} {
-		if err := data.WriteFileAtomic(f.path, f.body); err != nil {
+	}{{out + ".png", png}, {out + ".svg", svg}} {
+		if err := atomicfile.WriteFile(f.path, f.body); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %s.json, %s.png, %s.svg\n", *out, *out, *out)
 	return nil
 }
 
@@ -218,18 +265,18 @@ func loadAnalyzedRun(dir, base string, replay bool, stderr io.Writer) (*analyzed
 	if errState == nil || errConfig == nil { // RUN_DIR/model_<N> or RUN_DIR/final
 		runDir, finalDir = filepath.Dir(filepath.Clean(dir)), dir
 	} else if _, err := os.Stat(filepath.Join(finalDir, "config.json")); err != nil {
-		if ck := relora.LatestCheckpoint(dir); ck != "" {
+		if ck := run.LatestCheckpoint(dir); ck != "" {
 			fmt.Fprintf(stderr, "note: %s has no final/ yet: using its newest checkpoint %s\n", dir, ck)
 			finalDir = ck
 		} else {
 			return nil, nil, nil, fmt.Errorf("%s: not a run directory (no final/ and no checkpoint)", dir)
 		}
 	}
-	o, optErr := relora.RunOptions(runDir)
+	o, optErr := run.RunOptions(runDir)
 	if optErr != nil && base == "" {
 		return nil, nil, nil, optErr
 	}
-	final, err := relora.LoadModelDir(finalDir)
+	final, err := run.LoadModelDir(finalDir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -239,13 +286,13 @@ func loadAnalyzedRun(dir, base string, replay bool, stderr io.Writer) (*analyzed
 	}
 	var start *model.Model
 	if base != "" {
-		if start, err = relora.LoadModelDir(base); err != nil {
+		if start, err = run.LoadModelDir(base); err != nil {
 			return nil, nil, nil, fmt.Errorf("--base: %w", err)
 		}
 		r.WStart = base
 	} else {
 		var where string
-		start, where, err = relora.RunStart(runDir, o, final, relora.StartOptions{Replay: replay, Log: stderr})
+		start, where, err = run.RunStart(runDir, o, final, run.StartOptions{Replay: replay, Log: stderr})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -266,7 +313,7 @@ func updateOf(dir string, last int) int {
 }
 
 // describeRun names the method of a run and counts its merges up to update.
-func describeRun(o relora.Options, update int) (method string, loraR, merges int) {
+func describeRun(o run.Options, update int) (method string, loraR, merges int) {
 	if !o.LowRank() {
 		return "full-rank", 0, 0
 	}
@@ -305,11 +352,11 @@ func uniqueRunNames(rs []*analyzedRun) {
 }
 
 // add summarises the spectra into the run.
-func (r *analyzedRun) add(spectra []relora.UpdateSpectrum, tau float64) {
+func (r *analyzedRun) add(spectra []run.UpdateSpectrum, tau float64) {
 	r.byKind = map[string][]*analyzedMatrix{}
 	r.Spectra = make([]analyzedMatrix, len(spectra))
 	for i, u := range spectra {
-		s := relora.Summarize(u.Sigma, r.R, tau)
+		s := run.Summarize(u.Sigma, r.R, tau)
 		m := &r.Spectra[i]
 		*m = analyzedMatrix{Name: u.Name, Layer: u.Layer, Kind: u.Kind, Shape: [2]int{u.Rows, u.Cols},
 			RankAbove: s.RankAbove, StableRank: s.StableRank, Norm: u.Norm, StartNorm: u.StartNorm,
@@ -345,7 +392,7 @@ func writeSpectraTable(w io.Writer, rep *analyzeReport) {
 			fmt.Fprintln(w, line)
 		}
 		row("matrix", "shape", fmt.Sprintf("σ > %g·σ₁, by layer", rep.Threshold), "stable rank", eh, rh)
-		for _, kind := range relora.ProjectionKinds() {
+		for _, kind := range run.ProjectionKinds() {
 			ms := r.byKind[kind]
 			if len(ms) == 0 {
 				continue

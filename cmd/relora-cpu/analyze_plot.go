@@ -8,7 +8,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // The figure of relora-cpu analyze: one panel per projection kind (the
@@ -46,7 +46,7 @@ func drawSpectra(rep *analyzeReport, w float64) (pngBytes, svg []byte, err error
 
 func newSpectraFigure(rep *analyzeReport, w float64) *spectraFigure {
 	s := w / 1400
-	f := &spectraFigure{rep: rep, kinds: relora.ProjectionKinds(), w: w}
+	f := &spectraFigure{rep: rep, kinds: run.ProjectionKinds(), w: w}
 	f.left, f.top, f.gapX, f.gapY = 78*s, 70*s, 64*s, 92*s
 	f.panelW = (w - f.left - 3*f.gapX - 24*s) / 4
 	f.panelH = math.Round(f.panelW * 0.78)
@@ -83,63 +83,76 @@ func (f *spectraFigure) draw(cv canvas) {
 		step = 2
 	}
 	for k, kind := range f.kinds {
-		x0, y0 := f.panel(k)
-		n := 0 // the longest spectrum of this kind
-		shape := ""
-		for _, r := range f.rep.Runs {
-			for _, m := range r.byKind[kind] {
-				if len(m.Sigma) > n {
-					n = len(m.Sigma)
-					shape = fmt.Sprintf("%dx%d", m.Shape[0], m.Shape[1])
-				}
-			}
-		}
-		if n == 0 {
-			continue
-		}
-		xlo, xhi := 1.0, math.Max(2, float64(n))
-		px := func(x float64) float64 { return x0 + (x-xlo)/(xhi-xlo)*f.panelW }
-		py := func(y float64) float64 { return y0 + (0-y)/(0-f.ylo)*f.panelH }
-		xt := niceTicks(xlo, xhi, 4)
-		if xt[0] > xlo+0.5 {
-			xt = append([]float64{1}, xt...)
-		}
-		for _, v := range xt {
-			cv.line([]pt{{px(v), y0}, {px(v), y0 + f.panelH}}, grid, 1*s, false)
-			cv.text(px(v), y0+f.panelH+14*s, tickLabel(v, xt[1:]), 13*s, 0, ink)
-		}
-		for d := 0.0; d >= f.ylo-1e-9; d -= step {
-			cv.line([]pt{{x0, py(d)}, {x0 + f.panelW, py(d)}}, grid, 1*s, false)
-			if k%4 == 0 {
-				cv.text(x0-8*s, py(d), decadeLabel(d), 13*s, 1, ink)
-			}
-		}
-		cv.text(x0+f.panelW/2, y0-14*s, fmt.Sprintf("%s (%s)", kind, shape), 15*s, 0, ink)
-		cv.text(x0+f.panelW/2, y0+f.panelH+34*s, "index i", 13*s, 0, ink)
-		cv.clip(x0, y0, f.panelW, f.panelH)
-		faint := color.RGBA{30, 30, 30, 150}
-		for _, r := range f.ranks {
-			if float64(r) < xhi {
-				cv.line([]pt{{px(float64(r)), y0}, {px(float64(r)), y0 + f.panelH}}, faint, 1.2*s, true)
-			}
-		}
-		ty := py(math.Log10(f.rep.Threshold))
-		for x := x0; x < x0+f.panelW; x += 8 * s { // dotted: the threshold
-			cv.line([]pt{{x, ty}, {math.Min(x+2*s, x0+f.panelW), ty}}, faint, 1.2*s, false)
-		}
-		for i, r := range f.rep.Runs {
-			c := palette[i%len(palette)]
-			if len(r.byKind[kind]) > 1 {
-				c.A = 190
-			}
-			for _, m := range r.byKind[kind] {
-				cv.line(f.spectrumPoints(m.Sigma, px, py), c, 1.4*s, false)
-			}
-		}
-		cv.unclip()
-		cv.rect(x0, y0, f.panelW, f.panelH, ink)
+		f.drawPanel(cv, k, kind, step)
 	}
-	// the legend in the eighth cell
+	f.drawLegend(cv)
+}
+
+// drawPanel draws panel k: the spectra of one matrix kind, every run's
+// layers, the ranks r and the threshold marked, y ticks every step decades.
+func (f *spectraFigure) drawPanel(cv canvas, k int, kind string, step float64) {
+	s := f.w / 1400
+	x0, y0 := f.panel(k)
+	n := 0 // the longest spectrum of this kind
+	shape := ""
+	for _, r := range f.rep.Runs {
+		for _, m := range r.byKind[kind] {
+			if len(m.Sigma) > n {
+				n = len(m.Sigma)
+				shape = fmt.Sprintf("%dx%d", m.Shape[0], m.Shape[1])
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	xlo, xhi := 1.0, math.Max(2, float64(n))
+	px := func(x float64) float64 { return x0 + (x-xlo)/(xhi-xlo)*f.panelW }
+	py := func(y float64) float64 { return y0 + (0-y)/(0-f.ylo)*f.panelH }
+	xt := niceTicks(xlo, xhi, 4)
+	if xt[0] > xlo+0.5 {
+		xt = append([]float64{1}, xt...)
+	}
+	for _, v := range xt {
+		cv.line([]pt{{px(v), y0}, {px(v), y0 + f.panelH}}, grid, 1*s, false)
+		cv.text(px(v), y0+f.panelH+14*s, tickLabel(v, xt[1:]), 13*s, 0, ink)
+	}
+	for d := 0.0; d >= f.ylo-1e-9; d -= step {
+		cv.line([]pt{{x0, py(d)}, {x0 + f.panelW, py(d)}}, grid, 1*s, false)
+		if k%4 == 0 {
+			cv.text(x0-8*s, py(d), decadeLabel(d), 13*s, 1, ink)
+		}
+	}
+	cv.text(x0+f.panelW/2, y0-14*s, fmt.Sprintf("%s (%s)", kind, shape), 15*s, 0, ink)
+	cv.text(x0+f.panelW/2, y0+f.panelH+34*s, "index i", 13*s, 0, ink)
+	cv.clip(x0, y0, f.panelW, f.panelH)
+	faint := color.RGBA{30, 30, 30, 150}
+	for _, r := range f.ranks {
+		if float64(r) < xhi {
+			cv.line([]pt{{px(float64(r)), y0}, {px(float64(r)), y0 + f.panelH}}, faint, 1.2*s, true)
+		}
+	}
+	ty := py(math.Log10(f.rep.Threshold))
+	for x := x0; x < x0+f.panelW; x += 8 * s { // dotted: the threshold
+		cv.line([]pt{{x, ty}, {math.Min(x+2*s, x0+f.panelW), ty}}, faint, 1.2*s, false)
+	}
+	for i, r := range f.rep.Runs {
+		c := palette[i%len(palette)]
+		if len(r.byKind[kind]) > 1 {
+			c.A = 190
+		}
+		for _, m := range r.byKind[kind] {
+			cv.line(f.spectrumPoints(m.Sigma, px, py), c, 1.4*s, false)
+		}
+	}
+	cv.unclip()
+	cv.rect(x0, y0, f.panelW, f.panelH, ink)
+}
+
+// drawLegend draws the legend in the eighth cell: the runs, the ranks'
+// mark and the threshold's.
+func (f *spectraFigure) drawLegend(cv canvas) {
+	s := f.w / 1400
 	x0, y0 := f.panel(7)
 	y := y0 + 10*s
 	for i, r := range f.rep.Runs {

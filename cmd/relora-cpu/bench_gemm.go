@@ -11,23 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/gemm"
+	"github.com/relora-go/relora-go/engine/gemm/gemmbench"
 	"github.com/relora-go/relora-go/engine/sched"
 )
-
-// listFlag is a repeatable flag that also accepts comma-separated values.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
 
 // benchGEMM implements "relora-cpu bench gemm": GFLOP/s of gemm.Sgemm per
 // shape, layout, thread count and kernel, the median of several timed
@@ -41,14 +29,14 @@ func benchGEMM(args []string, stdout io.Writer) error {
 	fs.Var(&shapes, "shape", "`MxKxN` to measure (repeatable; default: square shapes and the forward and weight-gradient shapes of the 60M model's training step)")
 	fs.Var(&layouts, "layout", "`NN|NT|TN|TT` (repeatable; default NN, NT, TN)")
 	fs.Var(&threadList, "threads", "worker `N` (repeatable; default 1 and 2)")
-	kernel := fs.String("kernel", asm.Selected().Name, "micro-kernel `name` (available: "+strings.Join(kernelNames(), ", ")+")")
+	kernel := fs.String("kernel", engine.SelectedKernel().Name, "micro-kernel `name` (available: "+strings.Join(kernelNames(), ", ")+")")
 	jsonOut := fs.Bool("json", false, "print one JSON object per line instead of a table")
 	reps := fs.Int("reps", 5, "timed repetitions per case (the median is reported)")
 	secs := fs.Float64("seconds", 0.3, "minimum duration of one repetition, in seconds")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	kern, err := asm.ByName(*kernel)
+	kern, err := engine.KernelByName(*kernel)
 	if err != nil {
 		return err
 	}
@@ -60,37 +48,22 @@ func benchGEMM(args []string, stdout io.Writer) error {
 			return fmt.Errorf("--layout %q: want NN, NT, TN or TT", l)
 		}
 	}
-	var cases []gemm.BenchShape
-	if len(shapes) == 0 {
-		cases = gemm.BenchShapes(layouts)
-	} else {
-		if len(layouts) == 0 {
-			layouts = listFlag{"NN", "NT", "TN"}
-		}
-		for _, s := range shapes {
-			dims, err := parseShape(s)
-			if err != nil {
-				return err
-			}
-			for _, l := range layouts {
-				cases = append(cases, gemm.BenchShape{Layout: l, M: dims[0], K: dims[1], N: dims[2]})
-			}
-		}
+	cases, err := benchCases(shapes, layouts)
+	if err != nil {
+		return err
 	}
-	threads := []int{1, 2}
-	if len(threadList) > 0 {
-		threads = threads[:0]
-		for _, t := range threadList {
-			n, err := strconv.Atoi(t)
-			if err != nil || n < 1 {
-				return fmt.Errorf("--threads %q: want a positive integer", t)
-			}
-			threads = append(threads, n)
-		}
+	threads, err := benchThreads(threadList)
+	if err != nil {
+		return err
 	}
+	return runBenchGEMM(stdout, kern, cases, threads, *reps, *secs, *jsonOut)
+}
 
+// runBenchGEMM measures every case at every thread count and prints a
+// table, or one JSON object per line.
+func runBenchGEMM(stdout io.Writer, kern engine.Kernel, cases []gemmbench.Shape, threads []int, reps int, secs float64, jsonOut bool) error {
 	const row = "%-6s %6v %6v %6v %7v %-12s %8v %8v %8v\n"
-	if !*jsonOut {
+	if !jsonOut {
 		fmt.Fprintf(stdout, row, "layout", "M", "K", "N", "threads", "kernel", "GFLOP/s", "min", "max")
 	}
 	enc := json.NewEncoder(stdout)
@@ -100,8 +73,8 @@ func benchGEMM(args []string, stdout io.Writer) error {
 			pool = sched.New(th)
 		}
 		for _, c := range cases {
-			med, lo, hi := measureGEMM(kern, pool, c, *reps, *secs)
-			if *jsonOut {
+			med, lo, hi := measureGEMM(kern, pool, c, reps, secs)
+			if jsonOut {
 				if err := enc.Encode(benchRecord{
 					M: c.M, K: c.K, N: c.N, Layout: c.Layout, Threads: th,
 					Kernel: kern.Name, GFLOPS: round1(med),
@@ -119,6 +92,43 @@ func benchGEMM(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// benchCases is --shape × --layout, or the default list for --layout.
+func benchCases(shapes, layouts listFlag) ([]gemmbench.Shape, error) {
+	if len(shapes) == 0 {
+		return gemmbench.Shapes(layouts), nil
+	}
+	if len(layouts) == 0 {
+		layouts = listFlag{"NN", "NT", "TN"}
+	}
+	var cases []gemmbench.Shape
+	for _, s := range shapes {
+		dims, err := parseShape(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range layouts {
+			cases = append(cases, gemmbench.Shape{Layout: l, M: dims[0], K: dims[1], N: dims[2]})
+		}
+	}
+	return cases, nil
+}
+
+// benchThreads is --threads (default 1 and 2).
+func benchThreads(list listFlag) ([]int, error) {
+	if len(list) == 0 {
+		return []int{1, 2}, nil
+	}
+	var threads []int
+	for _, t := range list {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--threads %q: want a positive integer", t)
+		}
+		threads = append(threads, n)
+	}
+	return threads, nil
+}
+
 // benchRecord is one line of --json output.
 type benchRecord struct {
 	M       int     `json:"m"`
@@ -132,7 +142,7 @@ type benchRecord struct {
 
 func kernelNames() []string {
 	var names []string
-	for _, k := range asm.Available() {
+	for _, k := range engine.AvailableKernels() {
 		names = append(names, k.Name)
 	}
 	return names
@@ -158,7 +168,7 @@ func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
 
 // measureGEMM returns the median, min and max GFLOP/s over reps
 // repetitions, each running the call enough times to last secs.
-func measureGEMM(kern asm.Kernel, pool *sched.Pool, s gemm.BenchShape, reps int, secs float64) (med, lo, hi float64) {
+func measureGEMM(kern engine.Kernel, pool *sched.Pool, s gemmbench.Shape, reps int, secs float64) (med, lo, hi float64) {
 	ta, tb := s.Trans()
 	rng := rand.New(rand.NewSource(12345))
 	a := make([]float32, s.M*s.K)

@@ -15,93 +15,115 @@ import (
 	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/prof"
 	"github.com/relora-go/relora-go/model"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
+
+// benchStepFlags are bench step's settings beyond the run's options.
+type benchStepFlags struct {
+	layers, vocab, steps int
+	kprof                string
+	asJSON               bool
+}
 
 // benchStep times training steps of a model on random tokens: tokens/s,
 // achieved GFLOP/s and peak RSS, full-rank or ReLoRA-wrapped. Run one
 // configuration per process so that peak RSS belongs to it alone.
 func benchStep(args []string, stdout io.Writer) error {
-	o := relora.DefaultOptions()
+	o := run.DefaultOptions()
 	o.ModelConfig, o.BatchSize, o.TotalBatchSize, o.MaxLength, o.LR = "llama_60m", 4, 4, 256, 1e-3
 	o.LoraR, o.LoraDropout = 0, 0
+	var bf benchStepFlags
 	fs := flag.NewFlagSet("bench step", flag.ContinueOnError)
 	fs.StringVar(&o.ModelConfig, "model_config", o.ModelConfig, "model: a built-in name or a JSON config")
-	layers := fs.Int("layers", 0, "override num_hidden_layers (0: the config's)")
-	vocab := fs.Int("vocab", 32000, "vocabulary size")
+	fs.IntVar(&bf.layers, "layers", 0, "override num_hidden_layers (0: the config's)")
+	fs.IntVar(&bf.vocab, "vocab", 32000, "vocabulary size")
 	fs.IntVar(&o.BatchSize, "batch_size", o.BatchSize, "sequences per step")
 	fs.IntVar(&o.MaxLength, "max_length", o.MaxLength, "sequence length")
 	fs.IntVar(&o.Threads, "threads", 0, "worker threads (0: all cores)")
 	deviceFlag(fs, &o.Device, &o.DType)
 	fs.IntVar(&o.LoraR, "lora_r", o.LoraR, "0: full-rank; >0: ReLoRA-wrapped with this rank")
 	fs.Float64Var(&o.LoraDropout, "lora_dropout", o.LoraDropout, "dropout on the low-rank branch (0 lets the layer run through W0+s·B·A)")
-	steps := fs.Int("steps", 5, "timed steps (after one warm-up step)")
-	kprof := fs.String("kernel_profile", "", "write a pprof kernel profile of the timed steps to `file`")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	fs.IntVar(&bf.steps, "steps", 5, "timed steps (after one warm-up step)")
+	fs.StringVar(&bf.kprof, "kernel_profile", "", "write a pprof kernel profile of the timed steps to `file`")
+	fs.BoolVar(&bf.asJSON, "json", false, "print one JSON object instead of a table")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	return runBenchStep(o, bf, stdout)
+}
+
+// runBenchStep is bench step after its flags parsed.
+func runBenchStep(o run.Options, bf benchStepFlags, stdout io.Writer) error {
 	cfg, err := model.LoadConfig(o.ModelConfig)
 	if err != nil {
 		return err
 	}
-	if *layers > 0 {
-		cfg.Layers = *layers
+	if bf.layers > 0 {
+		cfg.Layers = bf.layers
 	}
-	cfg.Vocab = *vocab
-	js, _ := json.Marshal(cfg)
-	tmp, err := os.CreateTemp("", "bench-config-*.json")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	tmp.Write(js)
-	tmp.Close()
-	o.ModelConfig = tmp.Name()
+	cfg.Vocab = bf.vocab
 	o.UsePeft = o.LoraR > 0
-	if !o.UsePeft {
-		o.LoraR = 128 // unused; keeps validation quiet
-	}
 	o.Steps, o.WarmupSteps, o.TotalBatchSize = 1000, 0, o.BatchSize
 	rng := rand.New(rand.NewPCG(1, 2))
-	tokens := make([]int32, (o.BatchSize*(o.MaxLength+1))*(*steps+2))
+	tokens := make([]int32, (o.BatchSize*(o.MaxLength+1))*(bf.steps+2))
 	for i := range tokens {
 		tokens[i] = int32(rng.IntN(cfg.Vocab))
 	}
-	corpus := &relora.Corpus{Train: tokens, Val: tokens[:o.MaxLength+1], Vocab: cfg.Vocab,
+	corpus := &run.Corpus{Train: tokens, Val: tokens[:o.MaxLength+1], Vocab: cfg.Vocab,
 		TrainSource: "random tokens", ValSource: "random tokens"}
-	t, err := relora.NewTrainer(o, corpus, io.Discard)
+	t, err := run.NewTrainerConfig(o, cfg, corpus, io.Discard)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	// The warm-up step (first-use buffers) counts the FLOPs of a step; the
-	// timed steps run without a profiler unless one is asked for (on a
-	// device the profiler waits for every op).
+	kp := prof.New()
+	med, flops, err := timeSteps(t, bf.steps, kp, bf.kprof != "")
+	if err != nil {
+		return err
+	}
+	res := benchStepResult(t, o, cfg, med, flops)
+	printBenchStep(stdout, res, o, t, med, bf.asJSON)
+	if bf.kprof != "" {
+		if !bf.asJSON {
+			kp.WriteTable(stdout, 15)
+		}
+		return writeKernelProfile(kp, bf.kprof)
+	}
+	return nil
+}
+
+// timeSteps runs a warm-up step, which counts the FLOPs of a step
+// (first-use buffers), then n timed steps without a profiler unless
+// profile asks for kp (on a device the profiler waits for every op); it
+// returns the median step time and the FLOPs of one step.
+func timeSteps(t *run.Trainer, n int, kp *prof.Kernels, profile bool) (time.Duration, int64, error) {
 	count := prof.New()
 	t.Profiler = count
 	if _, err := t.Step(); err != nil {
-		return err
+		return 0, 0, err
 	}
 	var flops int64
 	for _, r := range count.ByKernel() {
 		flops += r.Flops
 	}
-	kp := prof.New()
 	t.Profiler = nil
-	if *kprof != "" {
+	if profile {
 		t.Profiler = kp
 	}
-	times := make([]time.Duration, *steps)
+	times := make([]time.Duration, n)
 	for i := range times {
 		start := time.Now()
 		if _, err := t.Step(); err != nil {
-			return err
+			return 0, 0, err
 		}
 		times[i] = time.Since(start)
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	med := times[len(times)/2]
+	return times[len(times)/2], flops, nil
+}
+
+// benchStepResult is bench step's JSON object.
+func benchStepResult(t *run.Trainer, o run.Options, cfg model.Config, med time.Duration, flops int64) map[string]any {
 	flopsPerStep := float64(flops)
 	res := map[string]any{
 		"model": fmt.Sprintf("d%d_l%d_ffn%d_v%d", cfg.Hidden, cfg.Layers, cfg.Intermediate, cfg.Vocab),
@@ -125,38 +147,23 @@ func benchStep(args []string, stdout io.Writer) error {
 			res["peak_device_mb"] = float64(peak) / (1 << 20)
 		}
 	}
-	if *asJSON {
-		b, _ := json.Marshal(res)
-		fmt.Fprintln(stdout, string(b))
-	} else {
-		where := fmt.Sprintf("%d threads", t.Pool.Threads())
-		if t.Device != nil {
-			where = fmt.Sprintf("%s, %s, peak device memory %.0f MB", t.Device.Name(), res["dtype"], res["peak_device_mb"])
-		}
-		fmt.Fprintf(stdout, "%s %s, batch %d × %d, %s: median step %.3f s, %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB\n",
-			res["model"], res["mode"], o.BatchSize, o.MaxLength, where, med.Seconds(), res["tokens_per_s"],
-			res["gflop_step"], res["gflops"], res["peak_rss_mb"])
-		if *kprof != "" {
-			kp.WriteTable(stdout, 15)
-		}
-	}
-	if *kprof != "" {
-		return writeKernelProfile(kp, *kprof)
-	}
-	return nil
+	return res
 }
 
-// writeKernelProfile writes a kernel profile in pprof's format.
-func writeKernelProfile(kp *prof.Kernels, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("--kernel_profile: %w", err)
+// printBenchStep prints the result as one JSON object or one line.
+func printBenchStep(stdout io.Writer, res map[string]any, o run.Options, t *run.Trainer, med time.Duration, asJSON bool) {
+	if asJSON {
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(b))
+		return
 	}
-	if err := kp.WritePprof(f); err != nil {
-		f.Close()
-		return fmt.Errorf("--kernel_profile %s: %w", path, err)
+	where := fmt.Sprintf("%d threads", t.Pool.Threads())
+	if t.Device != nil {
+		where = fmt.Sprintf("%s, %s, peak device memory %.0f MB", t.Device.Name(), res["dtype"], res["peak_device_mb"])
 	}
-	return f.Close()
+	fmt.Fprintf(stdout, "%s %s, batch %d × %d, %s: median step %.3f s, %.0f tokens/s, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB\n",
+		res["model"], res["mode"], o.BatchSize, o.MaxLength, where, med.Seconds(), res["tokens_per_s"],
+		res["gflop_step"], res["gflops"], res["peak_rss_mb"])
 }
 
 // peakRSSMB is the process's peak resident set (VmHWM), or 0 where

@@ -16,9 +16,11 @@ import (
 	"testing"
 
 	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/data/tokenizer"
 	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/model"
 	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 const brownTok = "../../testdata/tokenizer/brown-4096.json"
@@ -71,7 +73,7 @@ func TestPrepareWritesShards(t *testing.T) {
 	}
 	// Expected streams, encoded serially here: with fraction 1/4 the
 	// held-out documents are 1 and 5 (round(i/4) steps up at i = 2 and 6).
-	tok, err := data.LoadTokenizerJSON(brownTok)
+	tok, err := tokenizer.LoadTokenizerJSON(brownTok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +94,8 @@ func TestPrepareWritesShards(t *testing.T) {
 	}
 	a, _ := os.ReadFile(brownTok)
 	b, _ := os.ReadFile(filepath.Join(out, "tokenizer.json"))
-	ta, _ := data.ParseTokenizerJSON(a)
-	tb, err := data.ParseTokenizerJSON(b)
+	ta, _ := tokenizer.ParseTokenizerJSON(a)
+	tb, err := tokenizer.ParseTokenizerJSON(b)
 	if err != nil || ta.VocabSize() != tb.VocabSize() || !slices.Equal(tb.Encode([]byte(docs[3])), ta.Encode([]byte(docs[3]))) {
 		t.Fatalf("tokenizer.json in the output does not behave as the input tokenizer (%v)", err)
 	}
@@ -135,7 +137,7 @@ func TestPrepareTrainsTokenizerAndTrainReadsShards(t *testing.T) {
 	if code, _, stderr := runCLI("prepare", "--data", in, "--train_tokenizer", "300", "--out", out, "--quiet"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	c, err := relora.LoadCorpus(relora.Options{Data: out})
+	c, err := run.LoadCorpus(run.Options{Data: out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/relora-go/relora-go/data"
 	"github.com/relora-go/relora-go/engine"
-	"github.com/relora-go/relora-go/engine/sched"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // cmdEval reports a model's mean next-token loss and perplexity on data,
@@ -38,42 +36,44 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 	case *maxBatches < 0 || *threads < 0:
 		return fmt.Errorf("--max_batches and --threads must not be negative")
 	}
-	*ckpt = modelDirOf(*ckpt, stderr)
-	m, err := relora.LoadModelDir(*ckpt)
+	l, err := run.LoadModel(*ckpt, *tokPath, stderr)
 	if err != nil {
 		return err
 	}
-	if ctx := m.Config.MaxSeq; ctx > 0 && *maxLen > ctx {
-		return fmt.Errorf("--max_length %d exceeds the model's context of %d tokens (max_sequence_length in %s/config.json): use --max_length %d or less", *maxLen, ctx, *ckpt, ctx)
+	return eval(stdout, l, *dataPath, *maxLen, *batch, *maxBatches, *threads, devName, dtype)
+}
+
+// eval is eval after its flags parsed and the model loaded: the sizes
+// checked, the data tokenized, the loss and its line.
+func eval(stdout io.Writer, l *run.LoadedModel, dataPath string, seq, batch, maxBatches, threads int, devName, dtype string) error {
+	m, tok := l.Model, l.Tokenizer
+	if ctx := m.Config.MaxSeq; ctx > 0 && seq > ctx {
+		return fmt.Errorf("--max_length %d exceeds the model's context of %d tokens (max_sequence_length in %s/config.json): use --max_length %d or less", seq, ctx, l.Dir, ctx)
 	}
-	graph := m.Config.GraphBytes(*batch, *maxLen, 0)
+	graph := m.Config.GraphBytes(batch, seq, 0)
 	if devName != "" && devName != "cpu" {
 		graph = 0 // the activations live on the device
 	}
-	if err := m.Config.CheckMemory(fmt.Sprintf("evaluating batches of %d × %d tokens", *batch, *maxLen), 1, graph); err != nil {
-		return err
-	}
-	tok, _, _, err := findTokenizer(*ckpt, *tokPath, m.Config.Vocab, stderr)
-	if err != nil {
+	if err := m.Config.CheckMemory(fmt.Sprintf("evaluating batches of %d × %d tokens", batch, seq), 1, graph); err != nil {
 		return err
 	}
 	var toks []int32
 	var src string
-	if *dataPath == "" {
-		toks, src, err = relora.EmbeddedVal(tok, *threads)
+	var err error
+	if dataPath == "" {
+		toks, src, err = run.EmbeddedVal(tok, threads)
 	} else {
-		toks, src, err = relora.ReadTokens(*dataPath, tok, *threads)
+		toks, src, err = run.ReadTokens(dataPath, tok, threads)
 	}
 	if err != nil {
 		return err
 	}
-	seq := *maxLen
 	windows := len(toks) / (seq + 1)
 	if windows == 0 {
 		return fmt.Errorf("%s has %d tokens, fewer than one sequence of --max_length %d needs (%d)", src, len(toks), seq, seq+1)
 	}
-	if *maxBatches > 0 {
-		windows = min(windows, *maxBatches**batch)
+	if maxBatches > 0 {
+		windows = min(windows, maxBatches*batch)
 	}
 	dev, err := engine.OpenDevice(devName, dtype)
 	if err != nil {
@@ -83,22 +83,14 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 		defer dev.Close()
 	}
 	start := time.Now()
-	g := engine.NewGraph(sched.New(*threads))
-	if dev != nil {
-		engine.ToDevice(dev, m.Params())
-		g = engine.NewDeviceGraph(g.Pool, dev)
-	}
-	f := m.Build(g, *batch, seq)
-	loss, n := relora.MeanLoss(f, data.Int32s(toks), seq, windows)
-	if dev != nil {
-		if err := dev.Sync(); err != nil {
-			return fmt.Errorf("eval on %s: %w", dev.Name(), err)
-		}
+	loss, n, err := run.EvalModel(m, toks, seq, batch, windows, threads, dev)
+	if err != nil {
+		return err
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Errorf("eval %s on %s: the loss is %v: the model's outputs overflow (a damaged or diverged model)", *ckpt, src, loss)
+		return fmt.Errorf("eval %s on %s: the loss is %v: the model's outputs overflow (a damaged or diverged model)", l.Dir, src, loss)
 	}
 	fmt.Fprintf(stdout, "eval %s on %s: %d tokens in %d sequences of %d: loss %.4f nats/token, perplexity %.3f (%.1f s)\n",
-		*ckpt, src, n, windows, seq, loss, math.Exp(loss), time.Since(start).Seconds())
+		l.Dir, src, n, windows, seq, loss, math.Exp(loss), time.Since(start).Seconds())
 	return nil
 }

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/engine/atomicfile"
 	"github.com/relora-go/relora-go/model"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // oneLineError fails unless a command exited non-zero with one line on
@@ -80,7 +80,7 @@ func tinyModelDir(t *testing.T) string {
 	m := model.New(c)
 	m.Init(rand.New(rand.NewPCG(1, 2)))
 	dir := filepath.Join(t.TempDir(), "tiny")
-	if err := relora.SaveModelDir(dir, m, nil); err != nil {
+	if err := run.SaveModelDir(dir, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -104,7 +104,7 @@ func TestGenerateChecksTheContext(t *testing.T) {
 // file whose tensors overlap; nothing is written.
 func TestCommandsRefuseDamagedModels(t *testing.T) {
 	dir, val, _ := trainTiny(t)
-	ck := relora.CheckpointDir(dir, 4)
+	ck := run.CheckpointDir(dir, 4)
 	overlap := filepath.Join(t.TempDir(), "overlap")
 	os.MkdirAll(overlap, 0o755)
 	{ // the final model with two tensors given the same bytes
@@ -196,7 +196,7 @@ func TestWriteErrorsStopTheRun(t *testing.T) {
 			}
 			ents, _ := os.ReadDir(dir)
 			for _, e := range ents {
-				if data.IsTemp(e.Name()) || strings.HasPrefix(e.Name(), "model_") {
+				if atomicfile.IsTemp(e.Name()) || strings.HasPrefix(e.Name(), "model_") {
 					t.Errorf("left behind: %s", e.Name())
 				}
 			}
@@ -290,7 +290,7 @@ func TestKillSoakAndAutoresume(t *testing.T) {
 		t.Fatalf("metrics.jsonl differs from the uninterrupted run's:\n%s\nwant:\n%s", a, b)
 	}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && data.IsTemp(d.Name()) {
+		if err == nil && atomicfile.IsTemp(d.Name()) {
 			t.Errorf("left behind: %s", p)
 		}
 		return nil

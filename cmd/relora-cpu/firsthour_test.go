@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // tinyTrain are the flags of a fast run on the embedded corpus's bytes.
@@ -74,8 +74,8 @@ func TestLockInterruptResumeComplete(t *testing.T) {
 		t.Fatalf("no resume line in:\n%s", out.String())
 	}
 	stopped, _ := strconv.Atoi(m[1])
-	if m[2] != relora.CheckpointDir(dir, stopped) {
-		t.Errorf("checkpoint %s, want %s", m[2], relora.CheckpointDir(dir, stopped))
+	if m[2] != run.CheckpointDir(dir, stopped) {
+		t.Errorf("checkpoint %s, want %s", m[2], run.CheckpointDir(dir, stopped))
 	}
 	if _, err := os.Stat(filepath.Join(m[2], "training_state.json")); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/relora-go/relora-go/engine/prof"
 )
 
 // errFlagsChecked ends a command right after its flags parsed when
@@ -292,4 +294,26 @@ func version() string {
 	extra = append(extra, tags...)
 	extra = append(extra, bi.GoVersion)
 	return fmt.Sprintf("relora-cpu %s (%s)", v, strings.Join(extra, ", "))
+}
+
+// listFlag is a flag that may be repeated; each value may also hold
+// several comma-separated ones (spaces around them are dropped).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// writeKernelProfile writes --kernel_profile (train, bench step).
+func writeKernelProfile(kp *prof.Kernels, path string) error {
+	if err := kp.WritePprofFile(path); err != nil {
+		return fmt.Errorf("--kernel_profile: %w", err)
+	}
+	return nil
 }

@@ -8,10 +8,10 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/data/tokenizer"
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/model"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // cmdGenerate continues a prompt with a model, one token at a time through
@@ -45,66 +45,56 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	case *threads < 0:
 		return fmt.Errorf("--threads must not be negative, got %d", *threads)
 	}
-	*ckpt = modelDirOf(*ckpt, stderr)
-	m, err := relora.LoadModelDir(*ckpt)
+	l, err := run.LoadModel(*ckpt, *tokPath, stderr)
 	if err != nil {
 		return err
 	}
-	tok, _, _, err := findTokenizer(*ckpt, *tokPath, m.Config.Vocab, stderr)
-	if err != nil {
-		return err
-	}
-	sep := data.Separator(tok)
+	s := model.Sampling{Temperature: *temp, TopK: *topK, TopP: *topP}
+	return generate(stdout, l, *prompt, *maxNew, s, *seed, *threads, *showIDs)
+}
+
+// generate is generate after its flags parsed and the model loaded: the
+// prompt's ids (after an end-of-document token, where the tokenizer has
+// one), the context check, and the text as it comes.
+func generate(stdout io.Writer, l *run.LoadedModel, prompt string, maxNew int, s model.Sampling, seed uint64, threads int, showIDs bool) error {
+	m, tok := l.Model, l.Tokenizer
+	sep := tokenizer.Separator(tok)
 	var ids []int
 	if sep >= 0 {
 		ids = append(ids, sep)
 	}
-	ids = append(ids, tok.Encode([]byte(*prompt))...)
+	ids = append(ids, tok.Encode([]byte(prompt))...)
 	if len(ids) == 0 {
 		return fmt.Errorf("--prompt is required with a tokenizer that has no end-of-document token")
 	}
-	if ctx := m.Config.MaxSeq; ctx > 0 && *maxNew > ctx-len(ids) {
+	if ctx := m.Config.MaxSeq; ctx > 0 && maxNew > ctx-len(ids) {
 		return fmt.Errorf("--max_new_tokens %d after a prompt of %d tokens exceeds the model's context of %d tokens (max_sequence_length in %s/config.json): use --max_new_tokens %d or less",
-			*maxNew, len(ids), ctx, *ckpt, max(ctx-len(ids), 0))
+			maxNew, len(ids), ctx, l.Dir, max(ctx-len(ids), 0))
 	}
-	if *maxNew > math.MaxInt32-len(ids) {
-		return fmt.Errorf("--max_new_tokens %d is beyond any context length", *maxNew)
+	if maxNew > math.MaxInt32-len(ids) {
+		return fmt.Errorf("--max_new_tokens %d is beyond any context length", maxNew)
 	}
-	dec, err := model.NewDecoder(m, len(ids)+*maxNew, sched.New(*threads))
+	dec, err := model.NewDecoder(m, len(ids)+maxNew, sched.New(threads))
 	if err != nil {
 		return err
 	}
-	var logits []float32
-	for _, id := range ids {
-		if logits, err = dec.Step(id); err != nil {
-			return err
-		}
-	}
 	w := bufio.NewWriter(stdout)
-	w.WriteString(*prompt)
+	w.WriteString(prompt)
 	w.Flush()
-	rng := rand.New(rand.NewPCG(*seed, 0x6e6))
-	s := model.Sampling{Temperature: *temp, TopK: *topK, TopP: *topP}
-	var gen []int
+	var shown []int
 	printed := 0
-	for n := 0; n < *maxNew; n++ {
-		id := s.Sample(logits, rng)
-		if id == sep {
-			break
-		}
-		gen = append(gen, id)
-		text := tok.Decode(gen) // byte-level: a prefix of the ids decodes to a prefix of the bytes
+	gen, err := dec.Generate(ids, maxNew, s, rand.New(rand.NewPCG(seed, 0x6e6)), sep, func(id int) {
+		shown = append(shown, id)
+		text := tok.Decode(shown) // byte-level: a prefix of the ids decodes to a prefix of the bytes
 		w.Write(text[printed:])
 		w.Flush()
 		printed = len(text)
-		if n+1 < *maxNew {
-			if logits, err = dec.Step(id); err != nil {
-				return err
-			}
-		}
+	})
+	if err != nil {
+		return err
 	}
 	w.WriteString("\n")
-	if *showIDs {
+	if showIDs {
 		w.WriteString("prompt_ids:")
 		for _, id := range ids {
 			fmt.Fprintf(w, " %d", id)

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/data/tokenizer"
 	"github.com/relora-go/relora-go/model"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 var updateHFGenerate = flag.Bool("update-hf-generate", false,
@@ -60,11 +60,11 @@ func hfGenerateModel() *model.Model {
 func TestHFGenerateMatches(t *testing.T) {
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "final")
-	tok, tokJSON, err := relora.LoadTokenizer(relora.EmbeddedTokenizer)
+	tok, tokJSON, err := tokenizer.Load(tokenizer.Embedded)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := relora.SaveModelDir(dir, hfGenerateModel(), tokJSON); err != nil {
+	if err := run.SaveModelDir(dir, hfGenerateModel(), tokJSON); err != nil {
 		t.Fatal(err)
 	}
 	if *updateHFGenerate {
@@ -151,7 +151,7 @@ func TestHFGenerateMatches(t *testing.T) {
 	var cfg map[string]any
 	cb, _ := os.ReadFile(filepath.Join(dir, "config.json"))
 	json.Unmarshal(cb, &cfg)
-	if sep := float64(data.Separator(tok)); cfg["bos_token_id"] != sep || cfg["eos_token_id"] != sep {
+	if sep := float64(tokenizer.Separator(tok)); cfg["bos_token_id"] != sep || cfg["eos_token_id"] != sep {
 		t.Errorf("config.json: bos_token_id %v, eos_token_id %v, want %v", cfg["bos_token_id"], cfg["eos_token_id"], sep)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/gemm"
 )
 
@@ -14,9 +14,9 @@ import (
 // reason (table entry, cached or fresh measurement, or forced).
 func kernelsReport(stdout, stderr io.Writer) {
 	ch := gemm.Chosen()
-	for _, k := range asm.Available() {
+	for _, k := range engine.AvailableKernels() {
 		fmt.Fprintln(stdout, k.Name)
 	}
 	fmt.Fprint(stderr, ch.Describe())
-	fmt.Fprintf(stderr, "vector kernels: %s\n", asm.VecLevel())
+	fmt.Fprintf(stderr, "vector kernels: %s\n", engine.VecLevel())
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine"
 )
 
 const usage = `relora-cpu: ReLoRA pretraining of LLaMA models in pure Go.
@@ -51,10 +51,10 @@ func (e *exitError) Unwrap() error { return e.err }
 var stdin io.Reader = os.Stdin
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func runMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
@@ -88,20 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "kernels":
 		err = cmdKernels(stdout, stderr)
 	case "bench":
-		switch {
-		case len(args) >= 2 && args[1] == "gemm":
-			err = benchGEMM(args[2:], stdout)
-		case len(args) >= 2 && args[1] == "step":
-			err = benchStep(args[2:], stdout)
-		case len(args) >= 2 && (args[1] == "help" || args[1] == "-h" || args[1] == "--help" || args[1] == "-help"):
-			fmt.Fprint(stdout, benchUsage)
-			return 0
-		case len(args) == 1:
-			fmt.Fprint(stderr, benchUsage)
-			return 2
-		default:
-			err = fmt.Errorf("unknown benchmark %q: relora-cpu bench gemm | bench step", args[1])
+		if code, done := benchHelp(args, stdout, stderr); done {
+			return code
 		}
+		err = cmdBench(args[1:], stdout)
 	default:
 		err = fmt.Errorf("unknown command %q (commands: train, schedule, prepare, tokenize, generate, eval, export, plot, analyze, bench, kernels, version)", args[0])
 	}
@@ -117,6 +107,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "relora-cpu %s: %v\n", args[0], err)
 	return 1
+}
+
+// benchHelp prints bench's usage for "bench --help" (exit 0) and a bare
+// "bench" (exit 2, on stderr); done says whether it did.
+func benchHelp(args []string, stdout, stderr io.Writer) (code int, done bool) {
+	switch {
+	case len(args) >= 2 && (args[1] == "help" || args[1] == "-h" || args[1] == "--help" || args[1] == "-help"):
+		fmt.Fprint(stdout, benchUsage)
+		return 0, true
+	case len(args) == 1:
+		fmt.Fprint(stderr, benchUsage)
+		return 2, true
+	}
+	return 0, false
+}
+
+// cmdBench runs "bench gemm" or "bench step".
+func cmdBench(args []string, stdout io.Writer) error {
+	switch args[0] {
+	case "gemm":
+		return benchGEMM(args[1:], stdout)
+	case "step":
+		return benchStep(args[1:], stdout)
+	}
+	return fmt.Errorf("unknown benchmark %q: relora-cpu bench gemm | bench step", args[0])
 }
 
 // parseFlags parses a command's flags, printing --help to stdout and
@@ -135,7 +150,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 // and which cache blocks were chosen for this CPU, and why (kernels.go).
 func cmdKernels(stdout, stderr io.Writer) error {
 	kernelsReport(stdout, stderr)
-	return asm.SelectionError()
+	return engine.KernelSelectionError()
 }
 
 // parseFlagsPaths is parseFlags for commands that also take paths after

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // TestMain lets the test binary act as relora-cpu itself (for tests that
@@ -20,14 +20,14 @@ func TestMain(m *testing.M) {
 		if n, _ := strconv.Atoi(os.Getenv("RELORA_CPU_FSIZE")); n > 0 {
 			limitFileSize(n) // a full disk, for the tests of write errors
 		}
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
-	code = run(args, &out, &errb)
+	code = runMain(args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -81,7 +81,7 @@ func TestTrainWithDefaults(t *testing.T) {
 		}
 		updates++
 	}
-	if updates != relora.DefaultOptions().Steps || evals == 0 {
+	if updates != run.DefaultOptions().Steps || evals == 0 {
 		t.Fatalf("metrics.jsonl has %d update lines and %d evaluations", updates, evals)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "final", "model.safetensors")); err != nil {

@@ -15,8 +15,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/relora-go/relora-go/data"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/data/tokenizer"
+	"github.com/relora-go/relora-go/engine/atomicfile"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // cmdPlot draws the loss curves of runs into one figure, as PNG and SVG:
@@ -25,64 +26,89 @@ import (
 // optimizer resets and end of warm start marked. The y range comes from
 // the data: it holds every validation point and the training curve after
 // its first 10% (where the loss is still falling from its initial value).
+// plotFlags are plot's settings.
+type plotFlags struct {
+	out, xAxis, unit, ylim, names string
+	smooth, width                 int
+}
+
 func cmdPlot(args []string, stdout, stderr io.Writer) error {
+	var f plotFlags
 	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
-	out := fs.String("out", "loss", "output `prefix`: writes PREFIX.png and PREFIX.svg")
-	smooth := fs.Int("smooth", 25, "moving average of the training loss over this many updates (1: raw)")
-	xAxis := fs.String("x", "update", "x axis: update or tokens")
-	unit := fs.String("unit", "nats", "loss unit: nats or bits (per token; per byte for byte-level runs)")
-	ylim := fs.String("ylim", "", "`lo,hi` of the y axis (default: from the data)")
-	width := fs.Int("width", 1200, "figure width in pixels (height: 5/12 of it)")
-	names := fs.String("names", "", "comma-separated legend names, one per run (default: the directories' names)")
+	fs.StringVar(&f.out, "out", "loss", "output `prefix`: writes PREFIX.png and PREFIX.svg")
+	fs.IntVar(&f.smooth, "smooth", 25, "moving average of the training loss over this many updates (1: raw)")
+	fs.StringVar(&f.xAxis, "x", "update", "x axis: update or tokens")
+	fs.StringVar(&f.unit, "unit", "nats", "loss unit: nats or bits (per token; per byte for byte-level runs)")
+	fs.StringVar(&f.ylim, "ylim", "", "`lo,hi` of the y axis (default: from the data)")
+	fs.IntVar(&f.width, "width", 1200, "figure width in pixels (height: 5/12 of it)")
+	fs.StringVar(&f.names, "names", "", "comma-separated legend names, one per run (default: the directories' names)")
 	runs, err := parseFlagsPaths(fs, args, stdout)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(runs) == 0:
-		return fmt.Errorf("name the run directories to plot: relora-cpu plot RUN_DIR... (see relora-cpu plot --help)")
-	case *xAxis != "update" && *xAxis != "tokens":
-		return fmt.Errorf("--x must be update or tokens, got %q", *xAxis)
-	case *unit != "nats" && *unit != "bits":
-		return fmt.Errorf("--unit must be nats or bits, got %q", *unit)
-	case *smooth < 1:
-		return fmt.Errorf("--smooth must be at least 1, got %d", *smooth)
-	case *width < 400 || *width > 8000:
-		return fmt.Errorf("--width must be in [400, 8000], got %d", *width)
-	}
-	var legend []string
-	if *names != "" {
-		legend = strings.Split(*names, ",")
-		if len(legend) != len(runs) {
-			return fmt.Errorf("--names has %d names for %d runs", len(legend), len(runs))
-		}
+	legend, err := f.check(runs)
+	if err != nil {
+		return err
 	}
 	var rs []*runCurves
 	for i, dir := range runs {
-		r, err := readRun(dir, *xAxis == "tokens")
+		r, err := readRun(dir, f.xAxis == "tokens")
 		if err != nil {
 			return err
 		}
 		if legend != nil {
 			r.name = legend[i]
 		}
-		if *unit == "bits" {
+		if f.unit == "bits" {
 			r.scale(1 / math.Ln2)
 		}
 		rs = append(rs, r)
 	}
 	uniqueNames(rs)
-	fig := newFigure(rs, *smooth, *xAxis, *unit, float64(*width))
-	if *ylim != "" {
-		lo, hi, ok := strings.Cut(*ylim, ",")
+	fig := newFigure(rs, f.smooth, f.xAxis, f.unit, float64(f.width))
+	if f.ylim != "" {
+		lo, hi, ok := strings.Cut(f.ylim, ",")
 		a, err1 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
 		b, err2 := strconv.ParseFloat(strings.TrimSpace(hi), 64)
 		if !ok || err1 != nil || err2 != nil || !(b > a) {
-			return fmt.Errorf("--ylim wants lo,hi with lo < hi, got %q", *ylim)
+			return fmt.Errorf("--ylim wants lo,hi with lo < hi, got %q", f.ylim)
 		}
 		fig.ylo, fig.yhi = a, b
 	}
-	if dir := filepath.Dir(*out); dir != "." {
+	if err := writeFigure(f.out, fig); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d runs plotted: %s.png, %s.svg\n", len(rs), f.out, f.out)
+	return nil
+}
+
+// check refuses flags out of range and returns the --names legend.
+func (f plotFlags) check(runs []string) ([]string, error) {
+	switch {
+	case len(runs) == 0:
+		return nil, fmt.Errorf("name the run directories to plot: relora-cpu plot RUN_DIR... (see relora-cpu plot --help)")
+	case f.xAxis != "update" && f.xAxis != "tokens":
+		return nil, fmt.Errorf("--x must be update or tokens, got %q", f.xAxis)
+	case f.unit != "nats" && f.unit != "bits":
+		return nil, fmt.Errorf("--unit must be nats or bits, got %q", f.unit)
+	case f.smooth < 1:
+		return nil, fmt.Errorf("--smooth must be at least 1, got %d", f.smooth)
+	case f.width < 400 || f.width > 8000:
+		return nil, fmt.Errorf("--width must be in [400, 8000], got %d", f.width)
+	}
+	var legend []string
+	if f.names != "" {
+		legend = strings.Split(f.names, ",")
+		if len(legend) != len(runs) {
+			return nil, fmt.Errorf("--names has %d names for %d runs", len(legend), len(runs))
+		}
+	}
+	return legend, nil
+}
+
+// writeFigure draws fig into PREFIX.png and PREFIX.svg.
+func writeFigure(out string, fig *figure) error {
+	if dir := filepath.Dir(out); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
@@ -95,12 +121,11 @@ func cmdPlot(args []string, stdout, stderr io.Writer) error {
 	}
 	sc := &svgCanvas{}
 	fig.draw(sc)
-	for _, f := range []struct{ path, body string }{{*out + ".png", pb.String()}, {*out + ".svg", sc.finish(fig.w, fig.h)}} {
-		if err := data.WriteFileAtomic(f.path, []byte(f.body)); err != nil {
+	for _, f := range []struct{ path, body string }{{out + ".png", pb.String()}, {out + ".svg", sc.finish(fig.w, fig.h)}} {
+		if err := atomicfile.WriteFile(f.path, []byte(f.body)); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "%d runs plotted: %s.png, %s.svg\n", len(rs), *out, *out)
 	return nil
 }
 
@@ -133,16 +158,30 @@ func readRun(dir string, tokens bool) (*runCurves, error) {
 	}
 	defer f.Close()
 	r := &runCurves{name: filepath.Base(filepath.Clean(dir))}
-	if _, err := os.Stat(filepath.Join(dir, relora.TokenizerFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, tokenizer.FileName)); err != nil {
 		r.perByte = true
 	}
-	seen := map[int]float64{} // update -> tokens seen
-	type event struct {
-		step int
-		kind string
+	evals, events, seen, err := r.readMetrics(path, f)
+	if err != nil {
+		return nil, err
 	}
+	r.place(evals, events, seen, tokens)
+	return r, nil
+}
+
+// metricsEvent is an event line of metrics.jsonl.
+type metricsEvent struct {
+	step int
+	kind string
+}
+
+// readMetrics reads the training losses of metrics.jsonl into r.train and
+// returns the validation points, the events and the tokens seen at every
+// update.
+func (r *runCurves) readMetrics(path string, f io.Reader) ([]pt, []metricsEvent, map[int]float64, error) {
+	seen := map[int]float64{} // update -> tokens seen
 	var evals []pt
-	var events []event
+	var events []metricsEvent
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -159,7 +198,7 @@ func readRun(dir string, tokens bool) (*runCurves, error) {
 		s := *rec.Step
 		switch {
 		case rec.Event != "":
-			events = append(events, event{s, rec.Event})
+			events = append(events, metricsEvent{s, rec.Event})
 		case rec.ValLoss != nil:
 			evals = append(evals, pt{float64(s), *rec.ValLoss})
 		case rec.Loss != nil:
@@ -168,11 +207,17 @@ func readRun(dir string, tokens bool) (*runCurves, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(r.train) == 0 {
-		return nil, fmt.Errorf("%s has no training updates yet", path)
+		return nil, nil, nil, fmt.Errorf("%s has no training updates yet", path)
 	}
+	return evals, events, seen, nil
+}
+
+// place sets r.val and the event marks, at the tokens seen at their update
+// instead of the update itself with tokens.
+func (r *runCurves) place(evals []pt, events []metricsEvent, seen map[int]float64, tokens bool) {
 	x := func(step int) float64 {
 		if tokens {
 			return seen[step]
@@ -198,7 +243,6 @@ func readRun(dir string, tokens bool) (*runCurves, error) {
 			r.warmEnd = append(r.warmEnd, x(e.step))
 		}
 	}
-	return r, nil
 }
 
 // uniqueNames makes legend names distinct (the parent directory is added
@@ -345,34 +389,8 @@ func (f *figure) draw(cv canvas) {
 		cv.text(x0, 44*s, f.yLabel, 13*s, -1, ink)
 		cv.text(x0+f.panelW/2, y0+f.panelH+36*s, f.xLabel, 13*s, 0, ink)
 		cv.clip(x0, y0, f.panelW, f.panelH)
-		for i, r := range f.runs {
-			c := palette[i%len(palette)]
-			faint := c
-			faint.A = 110
-			for _, m := range r.merges {
-				cv.line([]pt{{px(m), y0}, {px(m), y0 + f.panelH}}, faint, 1.2*s, true)
-			}
-			for _, m := range r.warmEnd {
-				cv.line([]pt{{px(m), y0}, {px(m), y0 + f.panelH}}, faint, 2.5*s, false)
-			}
-			for _, m := range r.resets {
-				cv.triangle(px(m), y0+9*s, 8*s, c)
-			}
-			var pts []pt
-			if p == 0 {
-				for _, q := range f.smoothed[i] {
-					pts = append(pts, pt{px(q.x), py(q.y)})
-				}
-				cv.line(pts, c, 1.8*s, false)
-				continue
-			}
-			for _, q := range r.val {
-				pts = append(pts, pt{px(q.x), py(q.y)})
-			}
-			cv.line(pts, c, 1.8*s, false)
-			for _, q := range pts {
-				cv.dot(q.x, q.y, 3.2*s, c)
-			}
+		for i := range f.runs {
+			f.drawRun(cv, i, p, y0, px, py)
 		}
 		cv.unclip()
 		cv.rect(x0, y0, f.panelW, f.panelH, ink)
@@ -381,6 +399,41 @@ func (f *figure) draw(cv canvas) {
 	for _, e := range f.legend() {
 		e.mark(cv, e.x, e.y)
 		cv.text(e.x+34*s, e.y, e.label, 13*s, -1, ink)
+	}
+}
+
+// drawRun draws run i into panel p (0: training, 1: validation) at
+// top y0, px and py mapping data to the canvas: its merges, end of warm
+// start and resets marked, then its curve.
+func (f *figure) drawRun(cv canvas, i, p int, y0 float64, px, py func(float64) float64) {
+	s := f.w / 1200
+	r := f.runs[i]
+	c := palette[i%len(palette)]
+	faint := c
+	faint.A = 110
+	for _, m := range r.merges {
+		cv.line([]pt{{px(m), y0}, {px(m), y0 + f.panelH}}, faint, 1.2*s, true)
+	}
+	for _, m := range r.warmEnd {
+		cv.line([]pt{{px(m), y0}, {px(m), y0 + f.panelH}}, faint, 2.5*s, false)
+	}
+	for _, m := range r.resets {
+		cv.triangle(px(m), y0+9*s, 8*s, c)
+	}
+	var pts []pt
+	if p == 0 {
+		for _, q := range f.smoothed[i] {
+			pts = append(pts, pt{px(q.x), py(q.y)})
+		}
+		cv.line(pts, c, 1.8*s, false)
+		return
+	}
+	for _, q := range r.val {
+		pts = append(pts, pt{px(q.x), py(q.y)})
+	}
+	cv.line(pts, c, 1.8*s, false)
+	for _, q := range pts {
+		cv.dot(q.x, q.y, 3.2*s, c)
 	}
 }
 
@@ -449,7 +502,7 @@ func niceTicks(lo, hi float64, n int) []float64 {
 // large values with K/M/B.
 func tickLabel(v float64, ticks []float64) string {
 	if math.Abs(v) >= 10000 {
-		return relora.Count(int64(math.Round(v)))
+		return run.Count(int64(math.Round(v)))
 	}
 	step := 1.0
 	if len(ticks) > 1 {

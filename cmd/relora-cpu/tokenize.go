@@ -8,7 +8,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/data/tokenizer"
 )
 
 // cmdTokenize encodes stdin to space-separated ids, or with --decode turns
@@ -23,7 +23,7 @@ func cmdTokenize(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *tokPath == "" {
 		return fmt.Errorf("--tokenizer is required (a tokenizer.json, \"embedded\" or \"bytes\")")
 	}
-	tok, _, err := relora.LoadTokenizer(*tokPath)
+	tok, _, err := tokenizer.Load(*tokPath)
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,11 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // trainFlags registers the training flags on fs, writing into o.
-func trainFlags(fs *flag.FlagSet, o *relora.Options) {
+func trainFlags(fs *flag.FlagSet, o *run.Options) {
 	fs.StringVar(&o.ModelConfig, "model_config", o.ModelConfig, "model: a built-in name (llama_9m ... llama_7b) or a JSON config path")
 	fs.StringVar(&o.Data, "data", o.Data, "training data: text (.txt, .txt.gz, .jsonl, .json.gz, directories, globs), a token shard (.bin) or a directory written by relora-cpu prepare (default: the embedded Brown excerpt)")
 	fs.StringVar(&o.Tokenizer, "tokenizer", o.Tokenizer, "a tokenizer.json, \"bytes\" or \"embedded\" (the Brown BPE, 4096 tokens); default: the embedded BPE for the embedded corpus, bytes for --data text, the own tokenizer of a prepared directory or an --init_from model")
@@ -61,7 +61,7 @@ func trainFlags(fs *flag.FlagSet, o *relora.Options) {
 }
 
 func cmdTrain(args []string, stdout, stderr io.Writer) error {
-	o := relora.DefaultOptions()
+	o := run.DefaultOptions()
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	trainFlags(fs, &o)
 	extras := addTrainExtras(fs)
@@ -91,7 +91,7 @@ func startCPUProfile(path string) (func(), error) {
 // train's flags (a train command line works), but --help lists only those
 // the schedule reads; a warm start implies a low-rank stage after it.
 func cmdSchedule(args []string, stdout, stderr io.Writer) error {
-	o := relora.DefaultOptions()
+	o := run.DefaultOptions()
 	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
 	trainFlags(fs, &o)
 	extras := addTrainExtras(fs)

@@ -16,10 +16,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/relora-go/relora-go/data"
+	"github.com/relora-go/relora-go/data/tokenizer"
+	"github.com/relora-go/relora-go/engine/atomicfile"
 	"github.com/relora-go/relora-go/engine/comm"
 	"github.com/relora-go/relora-go/engine/prof"
-	"github.com/relora-go/relora-go/relora"
+	"github.com/relora-go/relora-go/relora/run"
 )
 
 // tokenCount is a number of tokens with an optional K, M or B suffix
@@ -31,7 +32,7 @@ func (c *tokenCount) String() string {
 	if *c == 0 {
 		return ""
 	}
-	return relora.Count(int64(*c))
+	return run.Count(int64(*c))
 }
 
 func (c *tokenCount) Set(s string) error {
@@ -80,7 +81,7 @@ func addTrainExtras(fs *flag.FlagSet) *trainExtras {
 // --max_train_tokens, and --cycle_length from --relora when only --relora
 // is given (the period of the merges is then also that of the optimizer
 // resets and learning-rate restarts, as in all of the paper's runs).
-func applyExtras(fs *flag.FlagSet, o *relora.Options, e *trainExtras, stderr io.Writer) error {
+func applyExtras(fs *flag.FlagSet, o *run.Options, e *trainExtras, stderr io.Writer) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if e.maxTokens > 0 {
@@ -205,7 +206,7 @@ func missingDirs(dir string) []string {
 
 // runComplete reports whether the run in o.SaveDir already did all of
 // o.Steps and saved final/.
-func runComplete(o relora.Options) bool {
+func runComplete(o run.Options) bool {
 	if _, err := os.Stat(filepath.Join(o.SaveDir, "final", "config.json")); err != nil {
 		return false
 	}
@@ -213,18 +214,18 @@ func runComplete(o relora.Options) bool {
 }
 
 // tokenizerName says which tokenizer a run's data was encoded with.
-func tokenizerName(o relora.Options, c *relora.Corpus) string {
-	if _, ok := c.Tokenizer.(data.ByteTokenizer); ok {
+func tokenizerName(o run.Options, c *run.Corpus) string {
+	if _, ok := c.Tokenizer.(tokenizer.ByteTokenizer); ok {
 		return "bytes (byte-level, 256 tokens; relora-cpu prepare --train_tokenizer N or --tokenizer FILE gives a BPE)"
 	}
 	name := o.Tokenizer
 	switch {
-	case name == relora.EmbeddedTokenizer || name == "" && o.Data == "" && o.InitFrom == "":
+	case name == tokenizer.Embedded || name == "" && o.Data == "" && o.InitFrom == "":
 		name = "the embedded Brown BPE"
 	case name == "" && o.InitFrom != "":
-		name = relora.TokenizerNextTo(o.InitFrom)
+		name = tokenizer.NextTo(o.InitFrom)
 	case name == "":
-		name = filepath.Join(o.Data, relora.TokenizerFile)
+		name = filepath.Join(o.Data, tokenizer.FileName)
 	}
 	return fmt.Sprintf("%s (%d tokens)", name, c.Vocab)
 }
@@ -232,7 +233,7 @@ func tokenizerName(o relora.Options, c *relora.Corpus) string {
 // runTrain is train after its flags parsed: checks, the run directory's
 // lock, the data, the trainer, and the run itself with SIGINT/SIGTERM
 // ending it at a checkpoint.
-func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []string, cpuprofile, kprof string, stdout, stderr io.Writer) (err error) {
+func runTrain(fs *flag.FlagSet, o run.Options, extras *trainExtras, args []string, cpuprofile, kprof string, stdout, stderr io.Writer) (err error) {
 	if err := applyExtras(fs, &o, extras, stderr); err != nil {
 		return err
 	}
@@ -262,7 +263,7 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 			stdout = io.Discard
 		}
 		defer func() {
-			var st *relora.Stopped
+			var st *run.Stopped
 			var ex *exitError
 			if err != nil && !errors.As(err, &st) && !errors.As(err, &ex) {
 				comm.Fail(c, err)
@@ -276,6 +277,14 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 		}
 		fmt.Fprintf(stdout, "data-parallel: %d ranks (%s)\n", c.Size(), c)
 	}
+	return trainInRunDir(o, c, args, kprof, stdout, stderr)
+}
+
+// trainInRunDir is train on this rank of c once the options are valid: the
+// run directory (locked by rank 0, removed again if the start is refused),
+// the data, the trainer, args.json and the run.
+func trainInRunDir(o run.Options, c comm.Comm, args []string, kprof string, stdout, stderr io.Writer) (err error) {
+	lead := c.Rank() == 0
 	if lead {
 		for _, w := range o.Warnings() {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
@@ -311,23 +320,30 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 	if _, err := os.Stat(filepath.Join(o.SaveDir, "metrics.jsonl")); err == nil && !o.Autoresume && o.ResumeFrom == "" {
 		return fmt.Errorf("--save_dir %s already holds a run (metrics.jsonl): continue it with --autoresume, or choose a new directory", o.SaveDir)
 	}
-	corpus, err := relora.LoadCorpus(o)
+	corpus, err := run.LoadCorpus(o)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "data %s: %s tokens; validation %s: %s tokens; tokenizer %s\n",
-		corpus.TrainSource, relora.Count(int64(len(corpus.Train))), corpus.ValSource, relora.Count(int64(len(corpus.Val))), tokenizerName(o, corpus))
-	t, err := relora.NewTrainerComm(o, corpus, stdout, c)
+		corpus.TrainSource, run.Count(int64(len(corpus.Train))), corpus.ValSource, run.Count(int64(len(corpus.Val))), tokenizerName(o, corpus))
+	t, err := run.NewTrainerComm(o, corpus, stdout, c)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
 	if lead {
-		if err := data.WriteFileAtomic(filepath.Join(o.SaveDir, "args.json"), o.ArgsJSON()); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(o.SaveDir, "args.json"), o.ArgsJSON()); err != nil {
 			return err
 		}
 	}
 	started = true
+	return trainRun(t, o, args, kprof, stdout)
+}
+
+// trainRun runs the trainer with SIGINT/SIGTERM stopping it at a
+// checkpoint (the exit code and the command that continues), and the
+// kernel profile when --kernel_profile asks for one.
+func trainRun(t *run.Trainer, o run.Options, args []string, kprof string, stdout io.Writer) error {
 	var kp *prof.Kernels
 	if kprof != "" {
 		kp = prof.New()
@@ -335,9 +351,9 @@ func runTrain(fs *flag.FlagSet, o relora.Options, extras *trainExtras, args []st
 	}
 	sig, stopSignals := catchSignals()
 	t.Stop = sig.c
-	err = t.Run()
+	err := t.Run()
 	stopSignals()
-	var st *relora.Stopped
+	var st *run.Stopped
 	if errors.As(err, &st) {
 		code := 130 // 128 + SIGINT, as shells report it
 		name := "SIGINT"

@@ -3,6 +3,7 @@ package prof
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"text/tabwriter"
@@ -163,4 +164,17 @@ func (k *Kernels) WritePprof(w io.Writer) error {
 		return err
 	}
 	return p.Write(w)
+}
+
+// WritePprofFile writes the profile in pprof's format to the file path.
+func (k *Kernels) WritePprofFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := k.WritePprof(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
 }

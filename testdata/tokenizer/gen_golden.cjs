@@ -1,4 +1,4 @@
-// Generates the golden files that data/bpe_golden_test.go compares against,
+// Generates the golden files that data/tokenizer/bpe_golden_test.go compares against,
 // with implementations independent of ours (run by hand, not by CI):
 //
 //   mkdir -p /tmp/tokref && cd /tmp/tokref && npm init -y &&
