@@ -74,7 +74,7 @@ func TestTrainWithDefaults(t *testing.T) {
 			evals++
 			continue
 		}
-		for _, k := range []string{"update_step", "loss", "lr", "tokens_seen", "tokens_per_s"} {
+		for _, k := range []string{"update_step", "loss", "lr", "tokens_seen", "tokens_per_s", "update_s"} {
 			if _, ok := rec[k]; !ok {
 				t.Fatalf("metrics line %q lacks %q", sc.Text(), k)
 			}

@@ -3,6 +3,7 @@
 package run
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -274,5 +275,68 @@ func TestBF16TrainsCloseToFloat32(t *testing.T) {
 	}
 	if !differ {
 		t.Fatal("bf16 GEMMs gave the float32 losses exactly: the operands were not rounded")
+	}
+}
+
+// Two ranks on the emulated GPU train as one process on it with the same
+// global batch: the gradients go from each device through the host slab,
+// are summed over the ranks and come back. Full-rank and ReLoRA (a warm
+// start, a merge and an optimizer reset inside the run).
+func TestTwoRanksOnDevicesEqualOneProcess(t *testing.T) {
+	t.Setenv("RELORA_EMU_SEED", "7")
+	for name, mod := range map[string]func(*Options){
+		"full-rank": func(o *Options) { o.Steps = 6 },
+		"relora": func(o *Options) {
+			o.Relora, o.CycleLength, o.LoraR, o.WarmStartSteps, o.Steps = 2, 2, 4, 2, 6
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := tinyOptions(t, "emu", mod) // batch 2, global batch 4: one micro-batch per rank
+			one := trainerFor(t, o)
+			if err := one.Run(); err != nil {
+				t.Fatal(err)
+			}
+			two := o
+			two.SaveDir = t.TempDir()
+			trs, errs := runRanks(t, 2, func(int) Options { return two })
+			for r, err := range errs {
+				if err != nil {
+					t.Fatalf("rank %d: %v", r, err)
+				}
+			}
+			defer func() {
+				for _, tr := range append(trs, one) {
+					tr.Close()
+				}
+			}()
+			if name == "relora" && (trs[0].Merges == 0 || trs[0].Resets == 0) {
+				t.Fatalf("no merge (%d) or reset (%d) inside the run", trs[0].Merges, trs[0].Resets)
+			}
+			want, got := updateLines(t, o.SaveDir), updateLines(t, two.SaveDir)
+			if len(got) != o.Steps || len(want) != o.Steps {
+				t.Fatalf("%d and %d update lines, want %d", len(want), len(got), o.Steps)
+			}
+			for i := range want {
+				for _, k := range []string{"loss", "grad_norm"} {
+					g, w := got[i][k].(float64), want[i][k].(float64)
+					if math.Abs(g-w) > 1e-5*math.Abs(w) {
+						t.Errorf("update %d: %s %v on 2 ranks, %v alone", i+1, k, g, w)
+					}
+				}
+			}
+			for _, tr := range append(trs, one) {
+				if err := tr.SyncHost(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d := maxRelDiff(one, trs[1]); d > 1e-5 {
+				t.Errorf("final weights differ from the single process's by %.3g relative, want ≤ 1e-5", d)
+			} else {
+				t.Logf("final weights: largest difference %.3g relative to the tensor's largest weight", d)
+			}
+			if !bytes.Equal(trs[0].WeightsHash(), trs[1].WeightsHash()) {
+				t.Error("the ranks' final weights differ")
+			}
+		})
 	}
 }

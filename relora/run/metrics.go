@@ -31,10 +31,14 @@ type UpdateRecord struct {
 	GradNorm   float64 `json:"grad_norm"`
 	Tokens     int64   `json:"tokens_seen"`
 	TokensPerS float64 `json:"tokens_per_s"`
+	Seconds    float64 `json:"update_s"` // the update's wall time (forward, backward, collectives, optimizer)
 	// AllReduceBytes is what the update all-reduced over the ranks of a
-	// data-parallel run (the trainable gradients; absent alone).
-	AllReduceBytes int64  `json:"allreduce_bytes,omitempty"`
-	Time           string `json:"time"` // wall clock when the line was written (RFC 3339, UTC, ms)
+	// data-parallel run (the trainable gradients; absent alone), and
+	// AllReduceSeconds the time the update spent in its collectives
+	// (including the wait for the slowest rank).
+	AllReduceBytes   int64   `json:"allreduce_bytes,omitempty"`
+	AllReduceSeconds float64 `json:"allreduce_s,omitempty"`
+	Time             string  `json:"time"` // wall clock when the line was written (RFC 3339, UTC, ms)
 }
 
 // EvalRecord is logged after every evaluation.

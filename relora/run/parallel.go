@@ -37,9 +37,6 @@ func checkRanks(opts Options, size int) error {
 	if size == 1 {
 		return nil
 	}
-	if opts.Device != "" && opts.Device != "cpu" {
-		return fmt.Errorf("--device %s: data-parallel training over %d ranks runs on the CPU only for now", opts.Device, size)
-	}
 	total := opts.BatchSize * opts.Accumulation()
 	if total%(size*opts.BatchSize) != 0 {
 		return fmt.Errorf("--total_batch_size %d (the global batch of an update) must be a multiple of %d ranks × --batch_size %d = %d",

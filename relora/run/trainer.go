@@ -69,6 +69,7 @@ type Trainer struct {
 
 	// data-parallel state (Comm.Size() > 1)
 	gradFlat   []float32 // every trainable gradient, one slab (engine.AllocGrads)
+	trainable  []*engine.Tensor
 	lossSend   []float64 // this rank's micro-batch losses, then its stop flag
 	lossRecv   []float64 // every rank's lossSend, rank after rank
 	stopAgreed bool      // some rank was asked to stop during the last update
@@ -207,7 +208,7 @@ func (t *Trainer) rebuild() {
 			trainable = append(trainable, n.T)
 		}
 	}
-	t.gradFlat = engine.AllocGrads(trainable)
+	t.gradFlat, t.trainable = engine.AllocGrads(trainable), trainable
 	var g *engine.Graph
 	if t.Device != nil {
 		if t.fwd != nil {
@@ -275,6 +276,10 @@ func (t *Trainer) frozen(x *engine.Tensor) bool {
 // StepResult is what one update measured.
 type StepResult struct {
 	Loss, GradNorm, LR float64
+	// Seconds is the update's wall time; CommSeconds the part of it spent
+	// in the collectives of a data-parallel run (waiting for the slowest
+	// rank included), 0 alone.
+	Seconds, CommSeconds float64
 }
 
 // ErrNonFinite reports a NaN or infinite loss or gradient norm; the weights
@@ -290,11 +295,12 @@ var ErrNonFinite = errors.New("non-finite value")
 // in rank order (AllReduceSumOrdered) and the losses gathered and summed in
 // micro-batch order, so every rank then clips and steps identically.
 func (t *Trainer) Step() (StepResult, error) {
+	start := time.Now()
 	accum := t.Opts.Accumulation()
 	g := t.fwd.Graph
 	g.Profiler = t.Profiler
 	g.Training = true
-	var loss float64
+	var loss, commS float64
 	if n := t.Comm.Size(); n == 1 {
 		for a := 0; a < accum; a++ {
 			t.train.Fill(t.fwd.Inputs, t.fwd.Targets)
@@ -304,12 +310,12 @@ func (t *Trainer) Step() (StepResult, error) {
 		}
 	} else {
 		var err error
-		if loss, err = t.stepShare(n); err != nil {
+		if loss, commS, err = t.stepShare(n); err != nil {
 			return StepResult{}, err
 		}
 	}
 	loss /= float64(accum)
-	r := StepResult{Loss: loss, LR: t.Opts.LRAt(t.Update + 1)}
+	r := StepResult{Loss: loss, LR: t.Opts.LRAt(t.Update + 1), CommSeconds: commS}
 	t0 := g.Now()
 	r.GradNorm = t.opt.GradNorm(t.Pool)
 	t.optKernel("grad_norm", t0, 2)
@@ -331,14 +337,16 @@ func (t *Trainer) Step() (StepResult, error) {
 			return r, fmt.Errorf("update %d on %s: %w", t.Update, t.Device.Name(), err)
 		}
 	}
+	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }
 
 // stepShare runs this rank's micro-batches of the update, then sums the
 // gradients and gathers the losses (and the ranks' stop requests) over the
 // group; it returns the sum of the global micro-batches' losses in their
-// order, the bits a single process adds.
-func (t *Trainer) stepShare(n int) (float64, error) {
+// order, the bits a single process adds, and the seconds spent in the
+// collectives.
+func (t *Trainer) stepShare(n int) (loss, commSeconds float64, err error) {
 	g := t.fwd.Graph
 	rank := t.Comm.Rank()
 	k := len(t.lossSend) - 1
@@ -354,13 +362,27 @@ func (t *Trainer) stepShare(n int) (float64, error) {
 	if t.stopRequested() {
 		t.lossSend[k] = 1
 	}
+	c0 := time.Now()
 	if err := comm.AllGatherFloat64(t.Comm, t.lossSend, t.lossRecv); err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	// On a device the gradients go through the host slab: downloaded,
+	// summed over the ranks, uploaded (one mechanism for every device and
+	// backend; the device-to-device NCCL path is not wired in yet).
+	if t.Device != nil {
+		for _, x := range t.trainable {
+			t.Device.Download(x.Grad, x.DevGrad)
+		}
 	}
 	if err := t.Comm.AllReduceSumOrdered(t.gradFlat); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var loss float64
+	if t.Device != nil {
+		for _, x := range t.trainable {
+			t.Device.Upload(x.DevGrad, x.Grad)
+		}
+	}
+	commSeconds = time.Since(c0).Seconds()
 	for i := 0; i < n*k; i++ { // micro-batch i: rank i mod n, its (i/n)-th
 		loss += t.lossRecv[(i%n)*(k+1)+i/n]
 	}
@@ -370,7 +392,7 @@ func (t *Trainer) stepShare(n int) (float64, error) {
 			t.stopAgreed = true
 		}
 	}
-	return loss, nil
+	return loss, commSeconds, nil
 }
 
 // skipMicroBatches moves the data and the dropout streams past m
@@ -549,7 +571,7 @@ func (t *Trainer) Run() error {
 		windowTokens += int64(o.Accumulation() * len(t.fwd.Inputs))
 		tps := float64(windowTokens) / time.Since(windowStart).Seconds()
 		m.Update(UpdateRecord{Step: t.Update, Loss: r.Loss, LR: r.LR, GradNorm: r.GradNorm, Tokens: t.TokensSeen, TokensPerS: tps,
-			AllReduceBytes: t.AllReduceBytes()})
+			Seconds: r.Seconds, AllReduceBytes: t.AllReduceBytes(), AllReduceSeconds: r.CommSeconds})
 		if o.LogEvery > 0 && (t.Update%o.LogEvery == 0 || t.Update == 1 || t.Update == o.Steps) {
 			fmt.Fprint(t.Out, prog.line(t, r, tps))
 			windowStart, windowTokens = time.Now(), 0
