@@ -11,11 +11,16 @@ import "fmt"
 // and Grad as the mark of a trainable tensor) and move with ToDevice and
 // FromDevice; the activations of a device graph live on the device only
 // (Data and Grad nil).
+//
+// A frozen host tensor may instead hold its values in bfloat16 (BF16, Data
+// nil: see StoreBF16): ReLoRA's W0 under --dtype bfloat16 on the CPU. Ops
+// widen it to float32 before computing with it.
 type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
 	Grad  []float32
+	BF16  []uint16 // the values in bfloat16 when Data is nil
 
 	Dev, DevGrad Buf
 }
