@@ -159,10 +159,13 @@ func DropoutKeep(seed uint64, i int, p float32) bool {
 	return float32(z>>40)*(1.0/(1<<24)) >= p
 }
 
-// DTypes are the arithmetics a device may run its GEMMs in (--dtype):
-// float32 throughout; tf32 tensor cores; bfloat16 tensor cores on operands
-// rounded to bf16, accumulating in fp32. Weights, activations, gradients
-// and optimizer state stay float32 in every case; the CPU has float32 only.
+// DTypes are the values of --dtype. On a device they are the arithmetic
+// of its GEMMs: float32 throughout; tf32 tensor cores; bfloat16 tensor
+// cores on operands rounded to bf16, accumulating in fp32; weights,
+// activations, gradients and optimizer state stay float32 in every case.
+// The CPU computes in float32 only: there bfloat16 is a storage format,
+// ReLoRA's frozen W0 held in bf16 and widened before each product
+// (Tensor.BF16; relora.Options.BF16W0), and tf32 is refused.
 var DTypes = []string{"float32", "tf32", "bfloat16"}
 
 // Devices are opened by name; engine/cuda registers "cuda" and "emu".
@@ -202,7 +205,8 @@ func OpenDevice(name, dtype string) (Device, error) {
 	}
 	if name == "" || name == "cpu" {
 		if dtype != "float32" {
-			return nil, fmt.Errorf("--dtype %s needs a GPU (--device cuda); the CPU engine computes in float32", dtype)
+			return nil, fmt.Errorf("--dtype %s is a GPU arithmetic (--device cuda); the CPU engine computes in float32 "+
+				"(in training, --dtype bfloat16 on the CPU holds ReLoRA's frozen W0 in bf16 instead)", dtype)
 		}
 		return nil, nil
 	}

@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/relora-go/relora-go/engine"
+)
 
 // NonFinite counts the NaN and infinite values of x.
 func NonFinite(x []float32) int {
@@ -18,8 +22,12 @@ func NonFinite(x []float32) int {
 // weights after update 3").
 func CheckFinite(where string, tensors []Named) error {
 	for _, n := range tensors {
-		if bad := NonFinite(n.T.Data); bad > 0 {
-			return fmt.Errorf("%s: tensor %q holds %d non-finite values (NaN or ±Inf) of %d", where, n.Name, bad, len(n.T.Data))
+		bad := NonFinite(n.T.Data)
+		if n.T.IsBF16() {
+			bad = engine.NonFiniteBF16(n.T.BF16)
+		}
+		if bad > 0 {
+			return fmt.Errorf("%s: tensor %q holds %d non-finite values (NaN or ±Inf) of %d", where, n.Name, bad, n.T.Size())
 		}
 	}
 	return nil

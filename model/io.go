@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/atomicfile"
 )
 
@@ -41,7 +42,11 @@ func (m *Model) LoadWeights(st *Safetensors) error {
 		if err != nil {
 			return err
 		}
-		copy(n.T.Data, data)
+		if n.T.IsBF16() { // a bf16 W0 (relora, --dtype bfloat16): rounded
+			engine.RoundBF16(n.T.BF16, data)
+		} else {
+			copy(n.T.Data, data)
+		}
 	}
 	return nil
 }

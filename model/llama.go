@@ -59,19 +59,23 @@ type Model struct {
 }
 
 // New allocates a model's parameters (data only, zero; see Init and
-// engine.AllocGrads) from one arena.
+// engine.AllocGrads): the embedding, norms and head from one slab, each
+// block's seven projection weights from a slab of their own, so that a
+// block whose weights are converted to bfloat16 (engine.Tensor.StoreBF16,
+// under relora's --dtype bfloat16) frees its float32 memory on its own.
 func New(c Config) *Model {
 	if err := c.Validate(); err != nil {
 		panic("model.New: " + err.Error())
 	}
 	d, f, v := c.Hidden, c.Intermediate, c.Vocab
-	arena := engine.NewArena(int(c.ParamCount()))
+	arena := engine.NewArena(2*v*d + (2*c.Layers+1)*d)
 	m := &Model{Config: c}
 	m.Embed = arena.New("model.embed_tokens.weight", false, v, d)
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
+		proj := engine.NewArena(4*d*d + 3*d*f)
 		dense := func(name string, out, in int) Projection {
-			return &Dense{W: arena.New(p+name+".weight", false, out, in)}
+			return &Dense{W: proj.New(p+name+".weight", false, out, in)}
 		}
 		m.Blocks = append(m.Blocks, Block{
 			AttnNorm: arena.New(p+"input_layernorm.weight", false, d),

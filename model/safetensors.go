@@ -222,7 +222,8 @@ func halfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | uint32(exp-15+127)<<23 | frac<<13)
 }
 
-// WriteSafetensors writes F32 tensors (in the given order) atomically: a
+// WriteSafetensors writes F32 tensors (in the given order; a tensor held in
+// bfloat16 is widened, exactly) atomically: a
 // temporary file in the same directory, fsync, rename. A crash leaves the
 // old file (if any) intact.
 func WriteSafetensors(path string, tensors []Named, meta map[string]string) error {
@@ -251,6 +252,13 @@ func WriteSafetensors(path string, tensors []Named, meta map[string]string) erro
 		bw.Write(hj)
 		var buf [4]byte
 		for _, t := range tensors {
+			if t.T.IsBF16() { // widened: the bf16 bits on top of zeros
+				for _, h := range t.T.BF16 {
+					binary.LittleEndian.PutUint32(buf[:], uint32(h)<<16)
+					bw.Write(buf[:])
+				}
+				continue
+			}
 			for _, v := range t.T.Data {
 				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
 				bw.Write(buf[:])

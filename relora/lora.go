@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
+	"time"
 
 	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/gemm"
@@ -32,13 +34,66 @@ type Linear struct {
 	eff    []float32  // [out, in]
 	effDev engine.Buf // W_eff on a device
 	stale  bool
+
+	// wide is the float32 scratch, shared by the layers of a model, that a
+	// W0 held in bfloat16 (StoreW0BF16) is widened into before each
+	// product that reads it.
+	wide *widenScratch
 }
+
+// widenScratch is one float32 matrix the size of the largest W0.
+type widenScratch struct{ buf []float32 }
 
 // Invalidate marks W_eff out of date (after an optimizer update or a merge).
 func (l *Linear) Invalidate() { l.stale = true }
 
-// fused reports whether the layer computes through W_eff.
-func (l *Linear) fused() bool { return l.W0 != nil && l.Dropout == 0 }
+// fused reports whether the layer computes through W_eff. A W0 held in
+// bfloat16 never is: a float32 W_eff per layer would bring back the memory
+// bf16 storage saves, so such a layer runs the two branches apart.
+func (l *Linear) fused() bool { return l.W0 != nil && l.Dropout == 0 && !l.W0.IsBF16() }
+
+// StoreW0BF16 holds every layer's W0 in bfloat16 (--dtype bfloat16 on the
+// CPU; docs/ARCHITECTURE.md): rounded to nearest even, the float32 values
+// dropped, the memory returned to the system block by block (each block's
+// weights have a slab of their own: model.New), so that the conversion
+// never holds more than one block's float32 weights beyond the bf16 model.
+// The layers then widen W0 into one shared float32 matrix before each
+// product, and a merge rounds W0 + s·B·A back to bf16.
+func StoreW0BF16(layers []*Linear) {
+	s := &widenScratch{}
+	n := 0
+	for i, l := range layers {
+		if l.W0 == nil {
+			continue
+		}
+		l.W0.StoreBF16()
+		l.wide, l.eff = s, nil
+		n = max(n, l.W0.Size())
+		if i%len(model.ProjNames) == len(model.ProjNames)-1 {
+			debug.FreeOSMemory() // the block's float32 slab is garbage now
+		}
+	}
+	debug.FreeOSMemory()
+	s.buf = make([]float32, n)
+}
+
+// w0 returns W0 in float32: its data, or (bf16 storage) the shared scratch
+// it has just been widened into, valid until the next widening.
+func (l *Linear) w0(g *engine.Graph) []float32 {
+	if !l.W0.IsBF16() {
+		return l.W0.Data
+	}
+	var t0 time.Time
+	if g != nil {
+		t0 = g.Now()
+	}
+	w := l.wide.buf[:l.W0.Size()]
+	engine.WidenBF16(w, l.W0.BF16)
+	if g != nil {
+		g.Kernel("widen_bf16", t0, 0)
+	}
+	return w
+}
 
 // effective returns W_eff, forming it if it is stale.
 func (l *Linear) effective(g *engine.Graph) []float32 {
@@ -118,7 +173,8 @@ func (l *Linear) ResetFactors(rng *rand.Rand) {
 	clear(l.B.Data)
 }
 
-// Merge folds the factors into W0 (W0 += s·B·A) and restarts them. With a
+// Merge folds the factors into W0 (W0 += s·B·A) and restarts them; a W0
+// held in bfloat16 gets the float32 sum rounded to bf16. With a
 // device the product runs there on the device copies, and the new factors
 // (drawn on the host, so that every device draws the same) are uploaded;
 // the host W0 is then stale until the next engine.FromDevice.
@@ -133,7 +189,11 @@ func (l *Linear) Merge(pool *sched.Pool, dev engine.Device, rng *rand.Rand) {
 		dev.Upload(l.A.Dev, l.A.Data)
 		dev.Upload(l.B.Dev, l.B.Data)
 	} else {
-		gemm.Sgemm(pool, false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, l.W0.Data, in)
+		w := l.w0(nil) // bf16 storage: widened, summed in float32, rounded back
+		gemm.Sgemm(pool, false, false, out, in, r, l.Scale, l.B.Data, r, l.A.Data, in, 1, w, in)
+		if l.W0.IsBF16() {
+			engine.RoundBF16(l.W0.BF16, w)
+		}
 		l.ResetFactors(rng)
 	}
 	l.stale = true
@@ -203,7 +263,7 @@ func (o *loraOp) Forward(g *engine.Graph) {
 	}
 	beta := float32(0)
 	if l.W0 != nil {
-		g.GEMM(false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.W0.Data, o.in, 0, o.y.Data, o.out)
+		g.GEMM(false, true, o.n, o.out, o.in, 1, o.x.Data, o.in, l.w0(g), o.in, 0, o.y.Data, o.out)
 		beta = 1
 	}
 	xin := o.x.Data
@@ -244,7 +304,7 @@ func (o *loraOp) Backward(g *engine.Graph) {
 		return
 	}
 	if l.W0 != nil { // dX += dY·W0 (never dW0: W0 is frozen)
-		g.GEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.W0.Data, o.in, 1, o.x.Grad, o.in)
+		g.GEMM(false, false, o.n, o.in, o.out, 1, dy, o.out, l.w0(g), o.in, 1, o.x.Grad, o.in)
 	}
 	if !o.dropped() { // dX += dU·A
 		g.GEMM(false, false, o.n, o.in, o.r, 1, du, o.r, l.A.Data, o.in, 1, o.x.Grad, o.in)

@@ -10,12 +10,13 @@ import (
 
 func TestGradLoRALinear(t *testing.T) {
 	for _, p := range []float32{0, 0.3} {
-		gradLoRA(t, p, false)
+		gradLoRA(t, p, false, false)
+		gradLoRA(t, p, false, true) // W0 held in bf16
 	}
-	gradLoRA(t, 0, true)
+	gradLoRA(t, 0, true, false)
 }
 
-func gradLoRA(t *testing.T, dropout float32, loraOnly bool) {
+func gradLoRA(t *testing.T, dropout float32, loraOnly, bf16 bool) {
 	g := engine.NewGraph(nil)
 	g.Training = true
 	ar := engine.NewArena(1 << 12)
@@ -29,6 +30,9 @@ func gradLoRA(t *testing.T, dropout float32, loraOnly bool) {
 	}
 	if loraOnly {
 		l.W0 = nil
+	}
+	if bf16 {
+		StoreW0BF16([]*Linear{l})
 	}
 	y := l.Apply(g, x)
 	r := make([]float32, y.Size())

@@ -1,6 +1,7 @@
 package relora
 
 import (
+	"github.com/relora-go/relora-go/engine"
 	"github.com/relora-go/relora-go/engine/gemm"
 	"github.com/relora-go/relora-go/engine/sched"
 	"github.com/relora-go/relora-go/model"
@@ -24,7 +25,11 @@ func Unwrap(m *model.Model, pool *sched.Pool) *model.Model {
 				continue
 			}
 			w := (*plain.Blocks[l].Projections()[i]).(*model.Dense).W
-			if lin.W0 != nil {
+			switch {
+			case lin.W0 == nil:
+			case lin.W0.IsBF16():
+				engine.WidenBF16(w.Data, lin.W0.BF16)
+			default:
 				copy(w.Data, lin.W0.Data)
 			}
 			out, in, r := lin.B.Rows(), lin.A.Cols(), lin.A.Rows()

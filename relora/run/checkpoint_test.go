@@ -32,7 +32,7 @@ func sameWeights(t *testing.T, a, b *Trainer) {
 		t.Fatalf("%d tensors against %d", len(na), len(nb))
 	}
 	for i := range na {
-		if na[i].Name != nb[i].Name || !slices.Equal(na[i].T.Data, nb[i].T.Data) {
+		if na[i].Name != nb[i].Name || !slices.Equal(na[i].T.Data, nb[i].T.Data) || !slices.Equal(na[i].T.BF16, nb[i].T.BF16) {
 			t.Fatalf("tensor %s differs", na[i].Name)
 		}
 	}

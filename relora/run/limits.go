@@ -25,23 +25,40 @@ func checkSizes(o Options, cfg model.Config, source string) error {
 		}
 		rank = o.LoraR
 	}
-	// the weights, then a gradient and two AdamW moments for every
-	// trainable value (the projections, or their factors and the rest), and
-	// the recorded graph
-	// the recorded graph; on a device (--device) it lives in the device's
-	// memory, whose allocator reports what does not fit there
 	what := fmt.Sprintf("training %s with batches of %d × %d tokens", source, o.BatchSize, o.MaxLength)
 	graph := func(rank int) float64 { return cfg.GraphBytes(o.BatchSize, o.MaxLength, rank) }
-	if o.Device != "" && o.Device != "cpu" {
+	if !o.OnCPU() {
 		what = fmt.Sprintf("holding the weights and optimizer state of %s on the host", source)
 		graph = func(int) float64 { return 0 }
 	}
 	if rank == 0 {
 		return cfg.CheckMemory(what, 4, graph(0))
 	}
+	return cfg.CheckMemory(what, 0, lowRankBytes(o, cfg, rank, graph))
+}
+
+// lowRankBytes is the host memory of a low-rank run: the weights, then a
+// gradient and two AdamW moments for every trainable value (the factors
+// and the rest), W_eff where the layers fuse (float32 W0 on the CPU without
+// dropout), the shared widening matrix where W0 is held in bf16, and the
+// recorded graph (nothing on a device, where the graph lives); with a warm
+// start, the larger of that and the full-rank stage.
+func lowRankBytes(o Options, cfg model.Config, rank int, graph func(int) float64) float64 {
 	d, f, l := float64(cfg.Hidden), float64(cfg.Intermediate), float64(cfg.Layers)
+	w0 := l * (4*d*d + 3*d*f)
 	trainable := l*float64(rank)*(4*2*d+3*(d+f)) + 2*float64(cfg.Vocab)*d + (2*l+1)*d
-	return cfg.CheckMemory(what, 1, 4*4*trainable+graph(rank))
+	need := cfg.WeightBytes() + 4*4*trainable + graph(rank)
+	switch {
+	case o.LoraOnly:
+	case o.BF16W0():
+		need += -2*w0 + 4*max(d*d, d*f) // 2 bytes per W0 value, one widened matrix
+	case o.OnCPU() && o.LoraDropout == 0:
+		need += 4 * w0 // W_eff, one per layer
+	}
+	if o.WarmStartSteps > 0 {
+		need = max(need, 4*cfg.WeightBytes()+graph(0))
+	}
+	return need
 }
 
 // nonFiniteHint names the likely causes of a NaN or an infinity in

@@ -56,7 +56,7 @@ type Options struct {
 	// Run control: free to change when a run resumes (tagged run:"true").
 	Threads         int    `flag:"threads" run:"true"`          // --threads (0: all cores); results are bitwise reproducible at a fixed count
 	Device          string `flag:"device" run:"true"`           // --device: cpu (default), or cuda / emu in a `-tags cuda` build
-	DType           string `flag:"dtype" run:"true"`            // --dtype: float32 (default), tf32 or bfloat16 GEMMs on a device
+	DType           string `flag:"dtype" run:"true"`            // --dtype: float32 (default); on a device tf32 or bfloat16 GEMMs; on the CPU bfloat16 stores ReLoRA's frozen W0 in bf16 (BF16W0)
 	SaveEvery       int    `flag:"save_every" run:"true"`       // --save_every: updates between checkpoints (0: none)
 	KeepCheckpoints int    `flag:"keep_checkpoints" run:"true"` // --keep_checkpoints: newest checkpoints kept (0: all)
 	ResumeFrom      string `flag:"resume_from" run:"true"`      // --resume_from: a checkpoint directory to continue
@@ -157,6 +157,9 @@ func (o Options) Validate() error {
 	if err := relora.ParseResetMask(o.ResetMask); err != nil {
 		return err
 	}
+	if err := o.checkDType(); err != nil {
+		return err
+	}
 	if o.Relora < 0 || o.CycleLength < 0 {
 		return fmt.Errorf("--relora and --cycle_length must not be negative")
 	}
@@ -197,6 +200,52 @@ func (o Options) Validate() error {
 
 // LowRank reports whether the run trains through low-rank factors.
 func (o Options) LowRank() bool { return o.UsePeft || o.Relora > 0 || o.LoraOnly }
+
+// OnCPU reports whether the run trains on the CPU (no --device).
+func (o Options) OnCPU() bool { return o.Device == "" || o.Device == "cpu" }
+
+// BF16W0 reports whether the low-rank stage holds every W0 in bfloat16:
+// --dtype bfloat16 on the CPU. The arithmetic stays float32 (W0 is widened
+// before each product); the warm start, the factors, the other weights,
+// activations, gradients and optimizer state stay float32 too.
+func (o Options) BF16W0() bool {
+	return o.OnCPU() && o.DType == "bfloat16" && o.LowRank() && !o.LoraOnly
+}
+
+// DeviceDType is the GEMM arithmetic to open the device with: --dtype on a
+// device; on the CPU, which computes in float32 whatever --dtype says
+// about storage, "".
+func (o Options) DeviceDType() string {
+	if o.OnCPU() && o.DType == "bfloat16" {
+		return ""
+	}
+	return o.DType
+}
+
+// checkDType refuses a --dtype that means nothing where the run trains.
+func (o Options) checkDType() error {
+	if !o.OnCPU() {
+		return nil // the device checks its arithmetics (engine.OpenDevice)
+	}
+	switch o.DType {
+	case "tf32":
+		return fmt.Errorf("--dtype tf32 is the tensor-core arithmetic of a GPU (--device cuda); the CPU computes in float32: " +
+			"use --dtype float32, or --dtype bfloat16 to hold ReLoRA's frozen W0 in bf16")
+	case "bfloat16":
+		why := ""
+		switch {
+		case !o.LowRank():
+			why = "a full-rank run has no frozen weights"
+		case o.LoraOnly:
+			why = "--lora_only has no W0"
+		}
+		if why != "" {
+			return fmt.Errorf("--dtype bfloat16 on the CPU holds the frozen W0 of ReLoRA's layers in bf16 (the arithmetic stays float32), and %s: "+
+				"use --dtype float32 here, or a GPU (--device cuda) for bf16 arithmetic", why)
+		}
+	}
+	return nil
+}
 
 // ResetMode is the optimizer reset applied at restarts.
 func (o Options) ResetMode() (relora.ResetMode, error) {

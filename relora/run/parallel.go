@@ -91,6 +91,12 @@ func (t *Trainer) WeightsHash() []byte {
 			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
 			h.Write(b[:])
 		}
+		if n.T.IsBF16() { // the widened values' bits
+			for _, v := range n.T.BF16 {
+				binary.LittleEndian.PutUint32(b[:], uint32(v)<<16)
+				h.Write(b[:])
+			}
+		}
 	}
 	return h.Sum(nil)
 }

@@ -160,7 +160,7 @@ func newTrainer(opts Options, given *model.Config, corpus *Corpus, out io.Writer
 		t.lossSend = make([]float64, k+1)
 		t.lossRecv = make([]float64, n*(k+1))
 	}
-	if t.Device, err = engine.OpenDevice(opts.Device, opts.DType); err != nil {
+	if t.Device, err = engine.OpenDevice(opts.Device, opts.DeviceDType()); err != nil {
 		return nil, err
 	}
 	t.Pool = sched.New(opts.Threads)
@@ -188,9 +188,17 @@ func newTrainer(opts Options, given *model.Config, corpus *Corpus, out io.Writer
 // W0 is the current weight, and the graph and optimizer are rebuilt for the
 // new trainable set (docs/METHOD.md §7: a fresh optimizer).
 func (t *Trainer) wrap() error {
+	if t.Device == nil {
+		// the full-rank graph and optimizer (the warm start's) go before
+		// the new ones are built, not after
+		t.fwd, t.opt = nil, nil
+	}
 	layers, err := relora.Wrap(t.Model, t.Opts.LoRA(), t.factors.Rand, t.Opts.Seed^0xd209)
 	if err != nil {
 		return err
+	}
+	if t.Opts.BF16W0() {
+		relora.StoreW0BF16(layers)
 	}
 	t.Layers = layers
 	t.stageStart = t.Update

@@ -45,6 +45,10 @@ func TestStepAllocatesNothing(t *testing.T) {
 		"full-rank":         nil,
 		"relora":            func(o *Options) { o.Relora, o.CycleLength, o.LoraR = 25, 25, 8 },
 		"relora no dropout": func(o *Options) { o.Relora, o.CycleLength, o.LoraR, o.LoraDropout = 25, 25, 8, 0 },
+		"relora bf16":       func(o *Options) { o.Relora, o.CycleLength, o.LoraR, o.DType = 25, 25, 8, "bfloat16" },
+		"relora bf16 no dropout": func(o *Options) {
+			o.Relora, o.CycleLength, o.LoraR, o.LoraDropout, o.DType = 25, 25, 8, 0, "bfloat16"
+		},
 	} {
 		tr := smallTrainer(t, mod)
 		tr.Step() // warm up: first-use buffers
