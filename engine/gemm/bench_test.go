@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"github.com/relora-go/relora-go/asm"
+	"github.com/relora-go/relora-go/engine/gemm/gemmbench"
 	"github.com/relora-go/relora-go/engine/sched"
 )
 
-func benchOperands(s BenchShape) (a, b, c []float32, lda, ldb, ldc int) {
+func benchOperands(s gemmbench.Shape) (a, b, c []float32, lda, ldb, ldc int) {
 	ta, tb := s.Trans()
 	rng := rand.New(rand.NewSource(1))
 	a = make([]float32, s.M*s.K)
@@ -36,6 +37,7 @@ var (
 	flagNoSup    = flag.Bool("nosup", false, "benchmarks: no unpacked path for skinny m")
 	flagNoSkinny = flag.Bool("noskinny", false, "benchmarks: no skinny path (one dimension small) with a pool")
 	flagNoSkSup  = flag.Bool("noskinnysup", false, "benchmarks: the skinny path packs both operands")
+	flagNoOwned  = flag.Bool("noowned", false, "benchmarks: with a pool, the blocked driver's per-block barriers instead of the owner-computes path")
 )
 
 // BenchmarkSgemm reports GFLOP/s for the default shapes, 1 and 2 threads,
@@ -43,9 +45,9 @@ var (
 // -bench 'Sgemm/NN/4096x512x128/'.
 func BenchmarkSgemm(b *testing.B) {
 	kern := asm.Selected()
-	noDirect = *flagNoDirect
-	defer func() { noDirect = false }()
-	for _, s := range BenchShapes(nil) {
+	noDirect, noOwned = *flagNoDirect, *flagNoOwned
+	defer func() { noDirect, noOwned = false, false }()
+	for _, s := range gemmbench.Shapes(nil) {
 		benchShape(b, kern, s, 0)
 	}
 }
@@ -56,9 +58,9 @@ func BenchmarkSgemmSkinny(b *testing.B) {
 	kern := asm.Selected()
 	noSup = *flagNoSup
 	defer func() { noSup = false }()
-	for _, s := range []BenchShape{
-		{"NN", 1, 512, 4096}, {"NN", 1, 4096, 512}, {"NN", 4, 512, 1376}, {"TN", 1, 512, 512},
-		{"NT", 1, 512, 4096}, {"NN", 1, 512, 32000},
+	for _, s := range []gemmbench.Shape{
+		sh("NN", 1, 512, 4096), sh("NN", 1, 4096, 512), sh("NN", 4, 512, 1376), sh("TN", 1, 512, 512),
+		sh("NT", 1, 512, 4096), sh("NN", 1, 512, 32000),
 	} {
 		benchShape(b, kern, s, 0)
 	}
@@ -71,19 +73,24 @@ func BenchmarkSgemmLoRA(b *testing.B) {
 	kern := asm.Selected()
 	noSkinny, noSkinnySup = *flagNoSkinny, *flagNoSkSup
 	defer func() { noSkinny, noSkinnySup = false, false }()
-	for _, s := range []BenchShape{
-		{"TN", 128, 1024, 512}, {"TN", 128, 1024, 1376}, {"TN", 512, 1024, 128}, {"TN", 1376, 1024, 128},
-		{"TN", 512, 4096, 128}, {"TN", 128, 4096, 512},
-		{"NN", 1024, 512, 128}, {"NN", 1024, 1376, 128}, {"NN", 512, 128, 512}, {"NN", 1376, 128, 512}, {"NN", 512, 128, 1376},
-		{"NT", 1024, 512, 128}, {"NT", 1024, 1376, 128},
+	for _, s := range []gemmbench.Shape{
+		sh("TN", 128, 1024, 512), sh("TN", 128, 1024, 1376), sh("TN", 512, 1024, 128), sh("TN", 1376, 1024, 128),
+		sh("TN", 512, 4096, 128), sh("TN", 128, 4096, 512),
+		sh("NN", 1024, 512, 128), sh("NN", 1024, 1376, 128), sh("NN", 512, 128, 512), sh("NN", 1376, 128, 512), sh("NN", 512, 128, 1376),
+		sh("NT", 1024, 512, 128), sh("NT", 1024, 1376, 128),
 	} {
 		benchShape(b, kern, s, 1) // accumulate, as the backward products do
 	}
 }
 
+// sh is a benchmark case: C (m×n) = op(A)·op(B), k the reduction.
+func sh(layout string, m, k, n int) gemmbench.Shape {
+	return gemmbench.Shape{Layout: layout, M: m, K: k, N: n}
+}
+
 // benchShape runs one shape (C = A·B + beta·C) at 1 and 2 threads and
 // reports GFLOP/s.
-func benchShape(b *testing.B, kern asm.Kernel, s BenchShape, beta float32) {
+func benchShape(b *testing.B, kern asm.Kernel, s gemmbench.Shape, beta float32) {
 	for _, threads := range []int{1, 2} {
 		name := fmt.Sprintf("%s/%dx%dx%d/threads=%d", s.Layout, s.M, s.K, s.N, threads)
 		b.Run(name, func(b *testing.B) {

@@ -30,6 +30,15 @@
 //	            jr: NR columns: one kernel call (one tile; assembly is not
 //	                preempted, so the Go code does the looping)
 //
+// That is the order with one thread, and for a single (K block, N block).
+// Otherwise, with a pool of several threads, the same tiles run on the
+// owner-computes path (owned.go): the tile grid is cut
+// into column units (× row groups where the columns are too few) that own
+// their C entries over the whole reduction; op(A) is packed once for a group
+// of K blocks, shared, and each unit packs its own KC×(its columns) block of
+// op(B) into its worker's buffer, so a call has two pool barriers per group
+// (one when A is read in place) and no packed B block is read across cores.
+//
 // A row-major op(A) is read in place by kernels that can (asm.Kernel.TileA),
 // and skinny products skip packing altogether: m ≤ MR with B not
 // transposed (asm.Kernel.Sup), m ≤ 2·DotMR with B transposed and A not, as

@@ -61,6 +61,11 @@ type workspace struct {
 	wpack  [][]float32 // skinny path: per worker, its own packed part of the large operand
 	skPack skPackTask
 	skComp skComputeTask
+
+	own     ownedPlan   // the owner-computes path's plan (owned.go)
+	wtail   [][]float32 // owner-computes path: per worker, a packed partial strip of a direct A
+	ownPack ownPackTask
+	ownComp ownCompTask
 }
 
 // alignedFloats returns n floats starting on a 64-byte boundary.
@@ -119,6 +124,14 @@ func (ws *workspace) run(kern asm.Kernel, blk blocking, pool *sched.Pool, transA
 	nc := blk.nc
 	if kcb < blk.kc && testBlocking == nil {
 		nc = max(nc, min(4*nc, nc*blk.kc/kcb/nr*nr))
+	}
+	// With a pool, products of more than one (K block, N block) take the
+	// owner-computes path (owned.go); a single block keeps the loop below:
+	// its two or three barriers a call, B shared, and finer row units that
+	// balance a worker that starts late.
+	if threads > 1 && !noOwned && (kBlocks > 1 || n > nc) {
+		ws.runOwned(kBlocks, kcb, nc, threads)
+		return
 	}
 	nBlocks := ceilDiv(n, nc)
 	ncb := ceilDiv(ceilDiv(n, nBlocks), nr) * nr
@@ -184,11 +197,8 @@ func (t *packBTask) Run(w, i int) {
 	ws := t.ws
 	nr := ws.kern.NR
 	s0, s1 := i*ws.strips/t.chunks, (i+1)*ws.strips/t.chunks
-	for s := s0; s < s1; s++ {
-		j0 := s * nr
-		dst := ws.bpack[s*ws.kc*nr : (s+1)*ws.kc*nr]
-		packB(dst, nr, min(nr, ws.nc-j0), ws.kc, ws.transB, ws.b, ws.ldb, ws.jc+j0, ws.pc)
-	}
+	j0, j1 := s0*nr, min(ws.nc, s1*nr)
+	packBStrips(ws.bpack[s0*ws.kc*nr:s1*ws.kc*nr], nr, j1-j0, ws.kc, ws.transB, ws.b, ws.ldb, ws.jc+j0, ws.pc)
 }
 
 // computeTask runs one work unit: a block of rows × a chunk of strips.
@@ -430,6 +440,34 @@ func packA6(dst []float32, kc int, a []float32, lda, off int) {
 	}
 }
 
+// packBStrips packs columns j0..j0+cols of op(B), rows pc..pc+kc, into dst
+// as ⌈cols/nr⌉ consecutive strips of packB's layout. A row-major B is read
+// a whole row of the block at a time (one contiguous run per row instead of
+// one per row and strip, which the hardware prefetchers follow from DRAM).
+func packBStrips(dst []float32, nr, cols, kc int, trans bool, b []float32, ldb, j0, pc int) {
+	strips := ceilDiv(cols, nr)
+	dst = dst[:strips*kc*nr]
+	if trans || strips == 1 {
+		for s := 0; s < strips; s++ {
+			packB(dst[s*kc*nr:(s+1)*kc*nr], nr, min(nr, cols-s*nr), kc, trans, b, ldb, j0+s*nr, pc)
+		}
+		return
+	}
+	full := cols / nr
+	for p := 0; p < kc; p++ {
+		row := b[(pc+p)*ldb+j0:]
+		row = row[:cols]
+		for s := 0; s < full; s++ {
+			copy(dst[s*kc*nr+p*nr:s*kc*nr+p*nr+nr], row[s*nr:s*nr+nr])
+		}
+		if full < strips {
+			d := dst[full*kc*nr+p*nr : full*kc*nr+p*nr+nr]
+			n := copy(d, row[full*nr:])
+			clear(d[n:])
+		}
+	}
+}
+
 // packB packs columns j0..j0+nrr of op(B), rows pc..pc+kc, into dst as kc
 // rows of nr values (zero columns pad nrr up to nr).
 func packB(dst []float32, nr, nrr, kc int, trans bool, b []float32, ldb, j0, pc int) {
@@ -443,11 +481,17 @@ func packB(dst []float32, nr, nrr, kc int, trans bool, b []float32, ldb, j0, pc 
 		return
 	}
 	// B stored n×k: column j of op(B) is contiguous. Transpose in blocks of
-	// 16 values of p so that the writes stay within a few KiB.
-	const pb = 16
+	// pb values of p (the block's writes, pb·nr floats, stay in L1), eight
+	// columns at a time (eight sequential reads, one 32-byte run of writes
+	// per p).
+	const pb = 64
+	j8 := nrr &^ 7
 	for p0 := 0; p0 < kc; p0 += pb {
 		pl := min(pb, kc-p0)
-		for j := 0; j < nrr; j++ {
+		for j := 0; j < j8; j += 8 {
+			packBT8(dst[p0*nr+j:], nr, pl, b[(j0+j)*ldb+pc+p0:], ldb)
+		}
+		for j := j8; j < nrr; j++ {
 			src := b[(j0+j)*ldb+pc+p0:]
 			src = src[:pl]
 			for q, v := range src {
@@ -459,5 +503,24 @@ func packB(dst []float32, nr, nrr, kc int, trans bool, b []float32, ldb, j0, pc 
 				clear(dst[(p0+q)*nr+nrr : (p0+q)*nr+nr])
 			}
 		}
+	}
+}
+
+// packBT8 transposes eight rows of b (stride ldb), pl values each, into
+// eight adjacent columns of dst (stride nr): dst[q*nr+r] = b[r*ldb+q].
+func packBT8(dst []float32, nr, pl int, b []float32, ldb int) {
+	r0 := b[:pl]
+	r1 := b[ldb:][:len(r0)]
+	r2 := b[2*ldb:][:len(r0)]
+	r3 := b[3*ldb:][:len(r0)]
+	r4 := b[4*ldb:][:len(r0)]
+	r5 := b[5*ldb:][:len(r0)]
+	r6 := b[6*ldb:][:len(r0)]
+	r7 := b[7*ldb:][:len(r0)]
+	dst = dst[:(pl-1)*nr+8]
+	for q := range r0 {
+		d := dst[q*nr : q*nr+8 : q*nr+8]
+		d[0], d[1], d[2], d[3] = r0[q], r1[q], r2[q], r3[q]
+		d[4], d[5], d[6], d[7] = r4[q], r5[q], r6[q], r7[q]
 	}
 }

@@ -92,6 +92,8 @@ func getWorkspace() *workspace {
 		ws.compute.ws = ws
 		ws.skPack.ws = ws
 		ws.skComp.ws = ws
+		ws.ownPack.ws = ws
+		ws.ownComp.ws = ws
 	}
 	return ws
 }
