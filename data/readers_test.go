@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/relora-go/relora-go/data/tokenizer"
 )
 
 func gz(t testing.TB, b []byte) []byte {
@@ -144,36 +142,5 @@ func TestReadDocumentsErrors(t *testing.T) {
 	}
 	if _, err := ReadDocuments(); err == nil {
 		t.Error("no paths accepted")
-	}
-}
-
-func TestReadBrownDocuments(t *testing.T) {
-	docs, err := ReadDocuments(brownFile(t, "val.txt.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(docs) != 25 {
-		t.Fatalf("Brown val: %d documents, want 25", len(docs))
-	}
-	tok, err := tokenizer.LoadTokenizerJSON(brown4096Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := tokenizer.EncodeDocuments(tok, docs)
-	eods := 0
-	for _, id := range ids {
-		if id == tok.EOD() {
-			eods++
-		}
-	}
-	if eods != 25 || ids[len(ids)-1] != tok.EOD() {
-		t.Fatalf("%d EOD tokens", eods)
-	}
-	var all []byte
-	for _, d := range docs {
-		all = append(append(all, d...), tokenizer.TokenEOD...)
-	}
-	if !bytes.Equal(tok.Decode(ids), all) {
-		t.Fatal("EncodeDocuments does not decode to the documents")
 	}
 }

@@ -292,27 +292,17 @@ func TestTwoRanksOnDevicesEqualOneProcess(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := tinyOptions(t, "emu", mod) // batch 2, global batch 4: one micro-batch per rank
-			one := trainerFor(t, o)
-			if err := one.Run(); err != nil {
-				t.Fatal(err)
-			}
-			two := o
-			two.SaveDir = t.TempDir()
-			trs, errs := runRanks(t, 2, func(int) Options { return two })
-			for r, err := range errs {
-				if err != nil {
-					t.Fatalf("rank %d: %v", r, err)
-				}
-			}
+			twoDir := t.TempDir()
+			one, trs := oneAndRanks(t, o, 2, twoDir)
 			defer func() {
-				for _, tr := range append(trs, one) {
+				for _, tr := range trs {
 					tr.Close()
 				}
 			}()
 			if name == "relora" && (trs[0].Merges == 0 || trs[0].Resets == 0) {
 				t.Fatalf("no merge (%d) or reset (%d) inside the run", trs[0].Merges, trs[0].Resets)
 			}
-			want, got := updateLines(t, o.SaveDir), updateLines(t, two.SaveDir)
+			want, got := updateLines(t, o.SaveDir), updateLines(t, twoDir)
 			if len(got) != o.Steps || len(want) != o.Steps {
 				t.Fatalf("%d and %d update lines, want %d", len(want), len(got), o.Steps)
 			}

@@ -83,6 +83,25 @@ func runRanks(t *testing.T, n int, opts func(rank int) Options) ([]*Trainer, []e
 	return trs, errs
 }
 
+// oneAndRanks runs o in one process and on n in-process ranks (o with
+// SaveDir rankDir); it fails the test on any rank's error.
+func oneAndRanks(t *testing.T, o Options, n int, rankDir string) (one *Trainer, ranks []*Trainer) {
+	t.Helper()
+	one = trainerFor(t, o)
+	if err := one.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ro := o
+	ro.SaveDir = rankDir
+	ranks, errs := runRanks(t, n, func(int) Options { return ro })
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	return one, ranks
+}
+
 // Two ranks of batch 4 train as one process of batch 8 accumulated over two
 // micro-batches: the same loss every update and the same final weights, to
 // the bit, full-rank and ReLoRA (a warm start, merges and optimizer resets
@@ -97,23 +116,7 @@ func TestTwoRanksEqualOneProcess(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			oneDir, twoDir := t.TempDir(), t.TempDir()
 			o := parallelOptions(oneDir, mod)
-			c, err := LoadCorpus(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			one, err := NewTrainer(o, c, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := one.Run(); err != nil {
-				t.Fatal(err)
-			}
-			trs, errs := runRanks(t, 2, func(int) Options { return parallelOptions(twoDir, mod) })
-			for r, err := range errs {
-				if err != nil {
-					t.Fatalf("rank %d: %v", r, err)
-				}
-			}
+			one, trs := oneAndRanks(t, o, 2, twoDir)
 			if mod != nil && (trs[0].Merges == 0 || trs[0].Resets == 0) {
 				t.Fatalf("no merge (%d) or reset (%d) inside the run", trs[0].Merges, trs[0].Resets)
 			}
@@ -182,24 +185,7 @@ func TestTwoRanksEqualOneProcess(t *testing.T) {
 func TestTwoRanksTwoMicroBatchesEach(t *testing.T) {
 	oneDir, twoDir := t.TempDir(), t.TempDir()
 	mod := func(o *Options) { o.TotalBatchSize, o.Steps = 16, 4 }
-	o := parallelOptions(oneDir, mod)
-	c, err := LoadCorpus(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	one, err := NewTrainer(o, c, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := one.Run(); err != nil {
-		t.Fatal(err)
-	}
-	trs, errs := runRanks(t, 2, func(int) Options { return parallelOptions(twoDir, mod) })
-	for r, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d: %v", r, err)
-		}
-	}
+	one, trs := oneAndRanks(t, parallelOptions(oneDir, mod), 2, twoDir)
 	want, got := updateLines(t, oneDir), updateLines(t, twoDir)
 	if got[0]["loss"] != want[0]["loss"] {
 		t.Errorf("first update: loss %v on 2 ranks, %v alone", got[0]["loss"], want[0]["loss"])
