@@ -210,53 +210,53 @@ func (t *computeTask) Run(w, i int) {
 	mi, ni := i/ws.nChunks, i%ws.nChunks
 	i0, i1 := mi*ws.mu, min(ws.m, (mi+1)*ws.mu)
 	s0, s1 := ni*ws.strips/ws.nChunks, (ni+1)*ws.strips/ws.nChunks
-	tile := ws.tile[w]
-	tileFn := ws.kern.Tile
-	c, ldc := ws.c, ws.ldc
-	alpha, beta := ws.alpha, ws.betaBlk
+	j0 := ws.jc + s0*nr
+	cols := min(ws.nc, s1*nr) - s0*nr
+	bp := ws.bpack[s0*kc*nr : s1*kc*nr]
 	for ir := i0; ir < i1; ir += mr {
 		mrr := min(mr, i1-ir)
+		c := ws.c[ir*ws.ldc+j0:]
 		if ws.direct && mrr == mr {
-			t.direct(w, ir, s0, s1)
+			ws.tileRowA(w, kc, ws.a[ir*ws.lda+ws.pc:], bp, cols, c, ws.betaBlk)
 			continue
 		}
 		off := ir * kc
 		if ws.direct { // only the partial strip is packed, at the start
 			off = 0
 		}
-		ap := ws.apack[off : off+mr*kc]
-		for s := s0; s < s1; s++ {
-			bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
-			j := ws.jc + s*nr
-			nrr := min(nr, ws.jc+ws.nc-j)
-			if mrr == mr && nrr == nr {
-				tileFn(kc, ap, bp, c[ir*ldc+j:], ldc, alpha, beta)
-				continue
-			}
-			tileFn(kc, ap, bp, tile, nr, alpha, 0)
-			mergeTile(tile, nr, mrr, nrr, beta, c[ir*ldc+j:], ldc)
-		}
+		ws.tileRow(w, kc, ws.apack[off:off+mr*kc], bp, mrr, cols, c, ws.betaBlk)
 	}
 }
 
-// direct runs the tiles of one full MR-row strip with A read in place.
-func (t *computeTask) direct(w, ir, s0, s1 int) {
-	ws := t.ws
-	mr, nr, kc := ws.kern.MR, ws.kern.NR, ws.kc
-	tileFn := ws.kern.TileA
-	c, ldc := ws.c, ws.ldc
-	alpha, beta := ws.alpha, ws.betaBlk
-	a := ws.a[ir*ws.lda+ws.pc:]
-	for s := s0; s < s1; s++ {
-		bp := ws.bpack[s*kc*nr : (s+1)*kc*nr]
-		j := ws.jc + s*nr
-		nrr := min(nr, ws.jc+ws.nc-j)
-		if nrr == nr {
-			tileFn(kc, a, ws.lda, bp, c[ir*ldc+j:], ldc, alpha, beta)
+// tileRow runs the tiles of one MR-row strip of C (mrr rows valid) against
+// consecutive packed B strips bp (kc×NR each; cols columns valid): c is C
+// at the strip's first row and column. Edge tiles go through the worker's
+// scratch tile.
+func (ws *workspace) tileRow(w, kc int, ap, bp []float32, mrr, cols int, c []float32, beta float32) {
+	mr, nr, ldc, tile := ws.kern.MR, ws.kern.NR, ws.ldc, ws.tile[w]
+	for j := 0; j < cols; j += nr {
+		b := bp[j*kc : (j+nr)*kc]
+		if nrr := min(nr, cols-j); mrr < mr || nrr < nr {
+			ws.kern.Tile(kc, ap, b, tile, nr, ws.alpha, 0)
+			mergeTile(tile, nr, mrr, nrr, beta, c[j:], ldc)
 			continue
 		}
-		tileFn(kc, a, ws.lda, bp, ws.tile[w], nr, alpha, 0)
-		mergeTile(ws.tile[w], nr, mr, nrr, beta, c[ir*ldc+j:], ldc)
+		ws.kern.Tile(kc, ap, b, c[j:], ldc, ws.alpha, beta)
+	}
+}
+
+// tileRowA is tileRow for a full MR-row strip whose A is read in place
+// (a at the strip's first row and the K block's first column).
+func (ws *workspace) tileRowA(w, kc int, a, bp []float32, cols int, c []float32, beta float32) {
+	mr, nr, ldc, tile := ws.kern.MR, ws.kern.NR, ws.ldc, ws.tile[w]
+	for j := 0; j < cols; j += nr {
+		b := bp[j*kc : (j+nr)*kc]
+		if nrr := min(nr, cols-j); nrr < nr {
+			ws.kern.TileA(kc, a, ws.lda, b, tile, nr, ws.alpha, 0)
+			mergeTile(tile, nr, mr, nrr, beta, c[j:], ldc)
+			continue
+		}
+		ws.kern.TileA(kc, a, ws.lda, b, c[j:], ldc, ws.alpha, beta)
 	}
 }
 

@@ -184,8 +184,9 @@ func (t *ownCompTask) Run(w, i int) {
 	cu, rg := i/p.rowGroups, i%p.rowGroups
 	s0, s1 := cu*p.strips/p.colUnits, (cu+1)*p.strips/p.colUnits
 	r0, r1 := rg*p.rowStrips/p.rowGroups*mr, min(ws.m, (rg+1)*p.rowStrips/p.rowGroups*mr)
-	c, ldc, alpha := ws.c, ws.ldc, ws.alpha
-	tile, wp := ws.tile[w], ws.wpack[w]
+	wp := ws.wpack[w]
+	j0 := s0 * nr
+	cols := min(ws.n, s1*nr) - j0
 	tailRow := ws.m / mr * mr // the first row of a partial last strip
 	for b := p.g0; b < p.g1; b++ {
 		pc := b * p.kcb
@@ -198,39 +199,18 @@ func (t *ownCompTask) Run(w, i int) {
 			packA(ws.wtail[w][:mr*kc], mr, ws.m-tailRow, kc, ws.transA, ws.a, ws.lda, tailRow, pc)
 		}
 		base := (b - p.g0) * p.mPad * p.kcb
-		packBStrips(wp[:(s1-s0)*kc*nr], nr, min(ws.n, s1*nr)-s0*nr, kc, ws.transB, ws.b, ws.ldb, s0*nr, pc)
+		bp := wp[:(s1-s0)*kc*nr]
+		packBStrips(bp, nr, cols, kc, ws.transB, ws.b, ws.ldb, j0, pc)
 		for ir := r0; ir < r1; ir += mr {
 			mrr := min(mr, r1-ir)
-			if ws.direct && mrr == mr {
-				a := ws.a[ir*ws.lda+pc:]
-				for s := s0; s < s1; s++ {
-					bp := wp[(s-s0)*kc*nr : (s-s0+1)*kc*nr]
-					j := s * nr
-					if nrr := min(nr, ws.n-j); nrr < nr {
-						ws.kern.TileA(kc, a, ws.lda, bp, tile, nr, alpha, 0)
-						mergeTile(tile, nr, mr, nrr, beta, c[ir*ldc+j:], ldc)
-						continue
-					}
-					ws.kern.TileA(kc, a, ws.lda, bp, c[ir*ldc+j:], ldc, alpha, beta)
-				}
-				continue
-			}
-			var ap []float32
-			if ws.direct {
-				ap = ws.wtail[w][:mr*kc]
-			} else {
-				ap = ws.apack[base+ir*kc : base+ir*kc+mr*kc]
-			}
-			for s := s0; s < s1; s++ {
-				bp := wp[(s-s0)*kc*nr : (s-s0+1)*kc*nr]
-				j := s * nr
-				nrr := min(nr, ws.n-j)
-				if mrr == mr && nrr == nr {
-					ws.kern.Tile(kc, ap, bp, c[ir*ldc+j:], ldc, alpha, beta)
-					continue
-				}
-				ws.kern.Tile(kc, ap, bp, tile, nr, alpha, 0)
-				mergeTile(tile, nr, mrr, nrr, beta, c[ir*ldc+j:], ldc)
+			c := ws.c[ir*ws.ldc+j0:]
+			switch {
+			case ws.direct && mrr == mr:
+				ws.tileRowA(w, kc, ws.a[ir*ws.lda+pc:], bp, cols, c, beta)
+			case ws.direct:
+				ws.tileRow(w, kc, ws.wtail[w][:mr*kc], bp, mrr, cols, c, beta)
+			default:
+				ws.tileRow(w, kc, ws.apack[base+ir*kc:base+ir*kc+mr*kc], bp, mrr, cols, c, beta)
 			}
 		}
 	}
